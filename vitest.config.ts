@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Tests and doc examples import our packages by name; run them from source, not from a stale build.
+  resolve: {
+    alias: { 'accsyn-query': new URL('./packages/query/src/index.ts', import.meta.url).pathname },
+  },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'docs/**/*.test.ts', 'bench/**/*.test.ts'],
     // Native addons (better-sqlite3, re2) and real database connections are happiest in child processes.

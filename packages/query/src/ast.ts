@@ -1,5 +1,5 @@
 /**
- * The query language's syntax tree: a readonly discriminated union. Positions are kept beside the tree (see
+ * The query language's syntax tree: a readonly discriminated union. Positions are kept out of sight (see
  * `positionOf`), so that two trees for the same query are equal however the query was spaced or quoted.
  */
 
@@ -63,15 +63,17 @@ export interface ComparisonPositions {
   readonly values: readonly number[];
 }
 
-const positions = new WeakMap<Comparison, ComparisonPositions>();
+// A hidden property rather than a WeakMap: WeakMap entries for short-lived nodes cost the garbage collector
+// more than parsing does. Not enumerable, so it takes no part in comparing or serialising trees.
+const POSITIONS = Symbol('positions');
 
 export function setPositions(node: Comparison, at: ComparisonPositions): void {
-  positions.set(node, at);
+  Object.defineProperty(node, POSITIONS, { value: at });
 }
 
 /** Where `node` was written, for trees that came from the parser; undefined for trees built by hand. */
 export function positionOf(node: Comparison): ComparisonPositions | undefined {
-  return positions.get(node);
+  return (node as { [POSITIONS]?: ComparisonPositions })[POSITIONS];
 }
 
 /** Whether the operator is the negation of another one. */

@@ -139,6 +139,7 @@ function equalTo(value: Value, type: AttributeType, name: string, position: numb
 
 /** Merges the tests of an IN list, so that plain values become one `equals` (one SQL `IN (...)`). */
 function oneOf(tests: Test[]): Test {
+  if (tests.length === 1) return tests[0] as Test;
   const values = tests.flatMap((test) => (test.kind === 'equals' ? test.values : []));
   const others = tests.filter((test) => test.kind !== 'equals');
   const merged: Test[] = values.length ? [{ kind: 'equals', values: [...new Set(values)] }, ...others] : others;
