@@ -16,8 +16,8 @@ export class QueryError extends Error {
   }
 
   /** A copy of this error that knows the query text it refers to. */
-  withQuery(query: string, offset = 0): QueryError {
-    return new QueryError(this.message, this.position + offset, query);
+  withQuery(query: string): QueryError {
+    return new QueryError(this.message, this.position, query);
   }
 
   /**
@@ -33,7 +33,7 @@ export class QueryError extends Error {
 }
 
 /** Draws `text`'s line around `position` with a caret under it, followed by `note`. */
-export function caret(text: string, position: number, note: string): string {
+function caret(text: string, position: number, note: string): string {
   const at = Math.max(0, Math.min(position, text.length));
   const lineStart = text.lastIndexOf('\n', at - 1) + 1;
   const newline = text.indexOf('\n', at);

@@ -6,7 +6,7 @@ import type { AttributeType, Schema } from './schema.js';
 import { compareCodePoints, fold, matchesWildcard } from './text.js';
 
 /** A plain record: numbers, booleans, Dates and strings are typed by their JavaScript type; null/undefined is absent. */
-export type Record = Readonly<{ [attribute: string]: unknown }>;
+export type PlainRecord = Readonly<{ [attribute: string]: unknown }>;
 
 export interface FilterOptions {
   /**
@@ -17,7 +17,7 @@ export interface FilterOptions {
 }
 
 /** Whether `record` satisfies `expression` (the text after WHERE, or a parsed expression). */
-export function evaluate(expression: string | Expression, record: Record, options: FilterOptions = {}): boolean {
+export function evaluate(expression: string | Expression, record: PlainRecord, options: FilterOptions = {}): boolean {
   return compileFilter(expression, options)(record);
 }
 
@@ -25,7 +25,7 @@ export function evaluate(expression: string | Expression, record: Record, option
 export function compileFilter(
   expression: string | Expression,
   options: FilterOptions = {},
-): (record: Record) => boolean {
+): (record: PlainRecord) => boolean {
   if (typeof expression === 'string')
     return inQuery(expression, () => compileFilter(parseExpression(expression), options));
   return options.schema
@@ -33,7 +33,7 @@ export function compileFilter(
     : predicate(dynamic(expression), testDynamic);
 }
 
-type Predicate = (record: Record) => boolean;
+type Predicate = (record: PlainRecord) => boolean;
 
 function predicate<L>(tree: Tree<L>, leaf: (leaf: L) => Predicate): Predicate {
   const node = tree as Tree<L> & { kind: string };
@@ -132,18 +132,18 @@ function coerce(value: unknown, type: AttributeType): unknown {
  * Finds an attribute in a record: by its whole (dotted) name, then by walking the dots through nested objects.
  * Names match case-insensitively, as in queries.
  */
-export function lookup(record: Record, attribute: string): unknown {
+export function lookup(record: PlainRecord, attribute: string): unknown {
   const direct = property(record, attribute);
   if (direct !== undefined || !attribute.includes('.')) return direct;
   let value: unknown = record;
   for (const part of attribute.split('.')) {
     if (value === null || typeof value !== 'object') return undefined;
-    value = property(value as Record, part);
+    value = property(value as PlainRecord, part);
   }
   return value;
 }
 
-function property(record: Record, name: string): unknown {
+function property(record: PlainRecord, name: string): unknown {
   if (Object.hasOwn(record, name)) return record[name];
   for (const key of Object.keys(record)) {
     if (key.toLowerCase() === name) return record[key];

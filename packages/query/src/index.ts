@@ -2,7 +2,7 @@ export type { And, Comparison, ComparisonPositions, Expression, Not, Operator, O
 export { positionOf } from './ast.js';
 export { bind, type Condition, type Leaf, type Test } from './bind.js';
 export { QueryError } from './errors.js';
-export { compileFilter, evaluate, type FilterOptions, lookup, type Record } from './evaluate.js';
+export { compileFilter, evaluate, type FilterOptions, lookup, type PlainRecord } from './evaluate.js';
 export { LIMITS } from './limits.js';
 export { parse, parseExpression } from './parser.js';
 export { print } from './print.js';

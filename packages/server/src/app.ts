@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  AUTH_PATH,
+  DEVICE_HEADER,
+  decodeEnvelope,
+  decodePayload,
+  EVENT_PATH,
+  LOGIN_PATH,
+  MASTER_LOOKUP_PATH,
+  ProtocolError,
+  WORKSPACE_HEADER,
+} from 'accsyn-protocol';
+import { QueryError } from 'accsyn-query';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { authenticateEvent, type Headers, login } from './auth/authenticate.js';
+import type { ServerConfig } from './config.js';
+import { dispatch } from './events.js';
+import { HttpError, notFound } from './http/errors.js';
+import type { Store } from './store/store.js';
+
+/**
+ * The workspace server, read top to bottom as a request travels: the routes of reference §1.1 (master lookup,
+ * login, events), then what answers when something goes wrong.
+ */
+export interface AppOptions {
+  readonly store: Store;
+  readonly config: ServerConfig;
+  readonly logger: FastifyBaseLogger | boolean;
+}
+
+export function buildApp({ store, config, logger }: AppOptions): FastifyInstance {
+  const tls = config.tls && { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+  const app = Fastify({
+    loggerInstance: typeof logger === 'object' ? logger : undefined,
+    logger: typeof logger === 'boolean' ? logger : undefined,
+    // GET and DELETE events carry their whole payload in the URL: allow request lines of several hundred KB.
+    ...(tls
+      ? { https: { ...tls, maxHeaderSize: config.maxHeaderSize } }
+      : { http: { maxHeaderSize: config.maxHeaderSize } }),
+    bodyLimit: config.bodyLimit,
+    forceCloseConnections: 'idle',
+    genReqId: () => randomUUID(),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  // The official client sends JSON bodies with no Content-Type at all: read every body as text, parse it ourselves.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get(MASTER_LOOKUP_PATH, async (request) => {
+    const lookup = decodePayload({ method: 'GET', rawQuery: rawQueryOf(request) });
+    const ident = typeof lookup.ident === 'string' ? lookup.ident : '';
+    if (!ident || !(await store.workspaceByCode(ident))) throw notFound(`No workspace '${ident}' is served here.`);
+    return { result: { hostname: request.hostname.replace(/:\d+$/, ''), port: request.port ?? config.port } };
+  });
+
+  const loginRoute = async (request: FastifyRequest) => {
+    const caller = await login(store, headersOf(request), new Date());
+    return { result: { role: caller.user.role, id: caller.user.id, session_id: caller.session } };
+  };
+  app.put(LOGIN_PATH, loginRoute);
+  app.put(AUTH_PATH, loginRoute);
+
+  app.route({
+    method: ['GET', 'PUT', 'POST', 'DELETE'],
+    url: EVENT_PATH,
+    handler: async (request) => {
+      const envelope = decodeEnvelope({ method: request.method, rawQuery: rawQueryOf(request), body: bodyOf(request) });
+      const caller = await authenticateEvent(store, headersOf(request), envelope, new Date());
+      return dispatch({ store, caller, envelope, method: request.method as 'GET' | 'PUT' | 'POST' | 'DELETE' });
+    },
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ message: `There is nothing at ${request.method} ${request.url.split('?')[0]}.` });
+  });
+  app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
+  return app;
+}
+
+function headersOf(request: FastifyRequest): Headers {
+  const workspace = request.headers[WORKSPACE_HEADER.toLowerCase()];
+  return {
+    authorization: request.headers.authorization,
+    workspace: typeof workspace === 'string' ? workspace : undefined,
+  };
+}
+
+function rawQueryOf(request: FastifyRequest): string | undefined {
+  const at = request.raw.url?.indexOf('?') ?? -1;
+  return at === -1 ? undefined : request.raw.url?.slice(at + 1);
+}
+
+function bodyOf(request: FastifyRequest): string | undefined {
+  return typeof request.body === 'string' ? request.body : undefined;
+}
+
+/** Turns any error into the JSON answer of reference §1.9; what is not the caller's fault is logged with an id. */
+function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof HttpError) {
+    reply.code(error.status).send({ message: error.message, ...error.fields });
+    return;
+  }
+  if (error instanceof ProtocolError) {
+    reply.code(error.status).send({ message: error.message });
+    return;
+  }
+  if (error instanceof QueryError) {
+    reply.code(400).send({ message: `${error.message} (at ${error.position})`, position: error.position });
+    return;
+  }
+  const status = (error as { statusCode?: number }).statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Fastify's own refusals: a body over the limit, a malformed request line.
+    const message = status === 413 ? 'The request body is too large.' : (error as Error).message;
+    reply.code(status).send({ message });
+    return;
+  }
+  const id = randomUUID();
+  request.log.error(
+    { err: error, errorId: id, device: request.headers[DEVICE_HEADER.toLowerCase()] },
+    'internal error',
+  );
+  reply.code(500).send({ message: `internal error ${id}` });
+}

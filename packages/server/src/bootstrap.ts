@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkChosenKey, hashApiKey, newApiKey } from './auth/keys.js';
+import type { ServerConfig } from './config.js';
+import { ConfigError } from './config.js';
+import { newId } from './store/ids.js';
+import type { Store } from './store/store.js';
+
+/** What the first start created: the admin's credentials, the key only when it was generated. */
+export interface Bootstrapped {
+  readonly workspace: string;
+  readonly admin: string;
+  readonly apiKey: string;
+  readonly generated: boolean;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const CODE = /^[a-z0-9][a-z0-9-]{1,62}$/i;
+
+/**
+ * On an empty database, creates one workspace, its admin and an API key, chosen by ACCSYN_BOOTSTRAP_* or
+ * generated. Does nothing on a database that has a workspace already.
+ */
+export async function bootstrap(
+  store: Store,
+  config: ServerConfig,
+  now = new Date(),
+): Promise<Bootstrapped | undefined> {
+  if ((await store.countWorkspaces()) > 0) return undefined;
+  const chosen = config.bootstrap;
+  const workspace = chosen.workspace ?? `workspace-${randomBytes(3).toString('hex')}`;
+  const admin = chosen.admin ?? `admin@${workspace}.local`;
+  if (!CODE.test(workspace)) {
+    throw new ConfigError(`ACCSYN_BOOTSTRAP_WORKSPACE '${workspace}' must be 2-63 letters, digits and '-'`);
+  }
+  if (!EMAIL.test(admin)) throw new ConfigError(`ACCSYN_BOOTSTRAP_ADMIN '${admin}' is not an e-mail address`);
+  const weak = chosen.apiKey === undefined ? undefined : checkChosenKey(chosen.apiKey);
+  if (weak) throw new ConfigError(`ACCSYN_BOOTSTRAP_API_KEY ${weak}`);
+  const apiKey = chosen.apiKey ?? newApiKey();
+  const at = now.toISOString();
+  const workspaceId = newId(now.getTime());
+  const userId = newId(now.getTime());
+  await store.db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('workspaces')
+      .values({
+        id: workspaceId,
+        code: workspace,
+        code_folded: workspace.toLowerCase(),
+        name: workspace,
+        created: at,
+        modified: at,
+      })
+      .execute();
+    await trx
+      .insertInto('users')
+      .values({
+        id: userId,
+        workspace: workspaceId,
+        code: admin,
+        code_folded: admin.toLowerCase(),
+        name: admin.split('@')[0] ?? admin,
+        role: 'admin',
+        status: 'enabled',
+        inactive: 0,
+        created: at,
+        creator: null,
+        modified: at,
+        modifier: null,
+      })
+      .execute();
+    await trx
+      .insertInto('api_keys')
+      .values({
+        id: newId(now.getTime()),
+        workspace: workspaceId,
+        user: userId,
+        name: 'bootstrap',
+        hash: hashApiKey(apiKey),
+        created: at,
+        expires: null,
+        revoked: null,
+        last_used: null,
+      })
+      .execute();
+  });
+  return { workspace, admin, apiKey, generated: chosen.apiKey === undefined };
+}
+
+/** Writes the admin's credentials in the client's env-file format, readable by the owner alone. */
+export function writeAdminEnv(dataDir: string, created: Bootstrapped, url: string): string {
+  const file = join(dataDir, 'admin.env');
+  const lines = [
+    '# The first admin of this workspace, written by its first start. Keep it secret.',
+    `ACCSYN_WORKSPACE=${created.workspace}`,
+    `ACCSYN_API_USER=${created.admin}`,
+    `ACCSYN_API_KEY=${created.apiKey}`,
+    `ACCSYN_HOSTNAME=${url}`,
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}

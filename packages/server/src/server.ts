@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { type Bootstrapped, bootstrap, writeAdminEnv } from './bootstrap.js';
+import { ConfigError, type ServerConfig } from './config.js';
+import { openSqlite, type Store } from './store/store.js';
+
+/** A running server: its URL, what its first start created, and how to stop it. */
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly store: Store;
+  readonly bootstrapped: Bootstrapped | undefined;
+  /** Stops taking connections, lets requests in flight finish, then closes the database. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, logger: FastifyBaseLogger | boolean): Promise<RunningServer> {
+  if (config.database.startsWith('postgres://') || config.database.startsWith('postgresql://')) {
+    throw new ConfigError('PostgreSQL is not supported yet; give a SQLite file path as --database.');
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = await openSqlite(config.database);
+  try {
+    const bootstrapped = await bootstrap(store, config);
+    const app = buildApp({ store, config, logger });
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+    if (bootstrapped) writeAdminEnv(config.dataDir, bootstrapped, url);
+    return {
+      url,
+      app,
+      store,
+      bootstrapped,
+      async close() {
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

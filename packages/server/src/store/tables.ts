@@ -1,0 +1,61 @@
+/**
+ * The tables, as kysely sees them. Dates are ISO 8601 text in UTC on SQLite (what `accsyn-query` compares
+ * against); ids are 24 lowercase hex characters, as accsyn's.
+ */
+export interface Tables {
+  workspaces: WorkspaceRow;
+  users: UserRow;
+  api_keys: ApiKeyRow;
+  sessions: SessionRow;
+}
+
+export interface WorkspaceRow {
+  id: string;
+  /** The workspace's API code, unique, as written. */
+  code: string;
+  code_folded: string;
+  name: string;
+  created: string;
+  modified: string;
+}
+
+export type Role = 'admin' | 'employee' | 'standard';
+
+export interface UserRow {
+  id: string;
+  workspace: string;
+  /** The e-mail address, as written. */
+  code: string;
+  code_folded: string;
+  name: string;
+  role: Role;
+  status: 'enabled' | 'disabled';
+  /** 1 when deactivated. */
+  inactive: number;
+  created: string;
+  creator: string | null;
+  modified: string;
+  modifier: string | null;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  workspace: string;
+  user: string;
+  name: string;
+  /** SHA-256 of the key, hex. The key itself is never stored. */
+  hash: string;
+  created: string;
+  expires: string | null;
+  revoked: string | null;
+  last_used: string | null;
+}
+
+export interface SessionRow {
+  /** The opaque session id login answers, and every event echoes. */
+  id: string;
+  workspace: string;
+  user: string;
+  api_key: string;
+  created: string;
+}

@@ -1,0 +1,36 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type RunningServer, readConfig, startServer } from '../../src/index.js';
+import type { Credentials } from './raw.js';
+
+/** A real server on a loopback port, with its own data directory, and the admin its first start created. */
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly url: string;
+  readonly dataDir: string;
+  readonly admin: Credentials;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}, flags: string[] = []): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-server-test-'));
+  const config = readConfig(['--port', '0', '--data-dir', dataDir, ...flags], {
+    ACCSYN_BOOTSTRAP_WORKSPACE: 'acme',
+    ACCSYN_BOOTSTRAP_ADMIN: 'admin@acme.test',
+    ...env,
+  });
+  const server = await startServer(config, false);
+  const created = server.bootstrapped;
+  if (!created) throw new Error('the test server did not bootstrap');
+  return {
+    server,
+    url: server.url,
+    dataDir,
+    admin: { workspace: created.workspace, user: created.admin, key: created.apiKey },
+    async stop() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
