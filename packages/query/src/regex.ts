@@ -4,8 +4,15 @@
  * ourselves into a small tree and write that tree out twice, once for each engine, both meaning the same thing.
  *
  * Matching is case-insensitive by folding: the text is lowercased with `String.prototype.toLowerCase()` (PostgreSQL:
- * `lower(x COLLATE "und-x-icu")`) before the match, and the pattern's literal characters and bracket range endpoints
- * are lowercased the same way here, so that both engines can then match case-sensitively.
+ * `lower(x COLLATE "und-x-icu")`) before the match, so that both engines can then match case-sensitively. The
+ * pattern is folded to suit: a literal character matches its own lowercase, and a bracket expression matches a
+ * folded character t when t is the lowercase of some member of the class, taken alone, i.e. when the class holds
+ * t or a character that lowercases to t. So `[A-Z]` and `[a-z]` both match a letter in either case, `[A-z]` still
+ * holds `_`, and `[^A-Z]` matches no letter from a to z. `\d`, `\w`, `\s` and POSIX classes keep RE2's ASCII
+ * meanings as their members.
+ *
+ * PostgreSQL compiles some small patterns very slowly (long chains of optional parts, multiplied by repetitions),
+ * so patterns above a size budget are refused, see MAX_SIZE.
  */
 import RE2 from 're2';
 
@@ -82,6 +89,9 @@ function build(pattern: string): Regex {
     throw fromRe2Error(pattern, error);
   }
   const tree = new Parser(pattern).parse();
+  if (sizeOf(tree) > MAX_SIZE) {
+    throw new RegexError(`the pattern is too complex: repetitions multiply to more than ${MAX_SIZE}`, 0);
+  }
   return new CompiledRegex(pattern, render(tree, RE2_SYNTAX), render(tree, ARE_SYNTAX));
 }
 
@@ -371,7 +381,7 @@ class Parser {
         return {
           kind: 'set',
           negated: c !== c.toLowerCase(),
-          ranges: normalize(perlClass(c.toLowerCase()).map((range) => foldRange(range, start))),
+          ranges: foldClass(perlClass(c.toLowerCase())),
         };
       default:
         return literal(this.parseEscapedCharacter());
@@ -450,7 +460,7 @@ class Parser {
           }
           const members = POSIX_CLASSES[name];
           if (members === undefined) throw new RegexError(`invalid character class range: [:${name}:]`, itemStart);
-          ranges.push(...members.map((range) => foldRange(range, itemStart)));
+          ranges.push(...members);
           this.pos = close + 2;
           continue;
         }
@@ -464,7 +474,7 @@ class Parser {
           throw new RegexError(`\\${c} is not supported inside brackets: use [^...] or \\${c} outside`, itemStart);
         }
         if (c === 'd' || c === 's' || c === 'w') {
-          ranges.push(...perlClass(c).map((range) => foldRange(range, itemStart)));
+          ranges.push(...perlClass(c));
           this.pos += 2;
           continue;
         }
@@ -478,11 +488,12 @@ class Parser {
       if (hi < lo) {
         throw new RegexError(`invalid character class range: ${this.src.slice(itemStart, this.pos)}`, itemStart);
       }
-      ranges.push(foldRange([lo, hi], itemStart));
+      refuseExpanding(lo, hi, this.src.slice(itemStart, this.pos), itemStart);
+      ranges.push([lo, hi]);
     }
     if (this.pos >= this.src.length) throw new RegexError(`missing ]: ${this.src.slice(start)}`, start);
     this.pos++;
-    return { kind: 'set', negated, ranges: normalize(ranges) };
+    return { kind: 'set', negated, ranges: foldClass(ranges) };
   }
 
   private parseBracketCharacter(): number {
@@ -510,32 +521,91 @@ function foldCodePoint(codePoint: number): number[] {
   return Array.from(String.fromCodePoint(codePoint).toLowerCase(), (c) => c.codePointAt(0) as number);
 }
 
-/** Folds a bracket range by its endpoints, which must each stay one character and stay in order. */
-function foldRange([lo, hi]: Range, index: number): Range {
-  const folded: number[] = [];
-  for (const end of lo === hi ? [lo] : [lo, hi]) {
-    const lower = foldCodePoint(end);
-    if (lower.length !== 1) {
-      throw new RegexError(
-        `${showCharacter(end)} lowercases to ${lower.length} characters (${lower.map(showCodePoint).join(' ')}), ` +
-          'which cannot stand in a bracket expression: write it outside brackets',
-        index,
-      );
+/**
+ * Code points up to U+1FFFF (no cased character lies above) whose lowercase differs from them: `from` sorted, each
+ * with its lowercase in `to` when that is one code point, and apart in `expanding` when it is longer.
+ */
+interface FoldTable {
+  readonly from: readonly number[];
+  readonly to: readonly number[];
+  readonly expanding: readonly number[];
+}
+
+let foldTable: FoldTable | undefined;
+
+// Built on first use rather than at import: it takes some milliseconds, and most processes never see a bracket.
+function folds(): FoldTable {
+  if (foldTable !== undefined) return foldTable;
+  const from: number[] = [];
+  const to: number[] = [];
+  const expanding: number[] = [];
+  for (let codePoint = 0; codePoint <= 0x1ffff; codePoint++) {
+    const lower = foldCodePoint(codePoint);
+    if (lower.length > 1) expanding.push(codePoint);
+    else if (lower[0] !== codePoint) {
+      from.push(codePoint);
+      to.push(lower[0] as number);
     }
-    folded.push(lower[0] as number);
   }
-  const [flo, fhi = flo] = folded as [number, number?];
-  if (fhi < flo) {
+  foldTable = { from, to, expanding };
+  return foldTable;
+}
+
+/**
+ * Refuses a bracket item holding a character that lowercases to several code points (İ): a bracket expression
+ * matches one character, so no folded text could ever match it there.
+ */
+function refuseExpanding(lo: number, hi: number, written: string, index: number): void {
+  const culprit = folds().expanding.find((codePoint) => codePoint >= lo && codePoint <= hi);
+  if (culprit === undefined) return;
+  const lower = foldCodePoint(culprit);
+  const why = `lowercases to ${lower.length} characters (${lower.map(showCodePoint).join(' ')})`;
+  if (culprit === lo || culprit === hi) {
     throw new RegexError(
-      `range ${showCharacter(lo)}-${showCharacter(hi)} is out of order once lowercased ` +
-        `(${showCharacter(flo)}-${showCharacter(fhi)}): matching is case-insensitive`,
+      `${showCharacter(culprit)} ${why}, which cannot stand in a bracket expression: write it outside brackets`,
       index,
     );
   }
-  return [flo, fhi];
+  throw new RegexError(
+    `range ${written} holds ${showCharacter(culprit)}, which ${why} and so cannot stand in a bracket expression: ` +
+      'split the range around it',
+    index,
+  );
 }
 
-/** Sorts and merges ranges; only for tidier output, the meaning is the same. */
+/**
+ * The class `ranges` as folded text meets it: each member is replaced by its lowercase. Folded text holds no character
+ * whose lowercase differs from it, so those members are dropped rather than kept; negation applies to the result.
+ */
+function foldClass(ranges: readonly Range[]): Range[] {
+  const { from, to } = folds();
+  const folded: Range[] = [];
+  for (const [lo, hi] of ranges) {
+    let next = lo;
+    for (let i = firstAtLeast(from, lo); i < from.length && (from[i] as number) <= hi; i++) {
+      const codePoint = from[i] as number;
+      if (codePoint > next) folded.push([next, codePoint - 1]);
+      folded.push([to[i] as number, to[i] as number]);
+      next = codePoint + 1;
+    }
+    if (next <= hi) folded.push([next, hi]);
+  }
+  return normalize(folded);
+}
+
+/** The index of the first element of the ascending `sorted` that is at least `value` (its length if none is). */
+function firstAtLeast(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Sorts and merges overlapping or adjacent ranges. */
 function normalize(ranges: readonly Range[]): Range[] {
   const sorted = [...ranges].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const merged: [number, number][] = [];
@@ -554,6 +624,97 @@ function showCodePoint(codePoint: number): string {
 function showCharacter(codePoint: number): string {
   return codePoint > 0x20 && codePoint !== 0x7f ? String.fromCodePoint(codePoint) : showCodePoint(codePoint);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Size. PostgreSQL turns a pattern into an automaton and then removes its empty transitions, in time about cubic in
+// the length of a chain of optional parts, and it gives a bracket expression one transition for each piece ("color")
+// that the other characters of the pattern cut it into. So a small pattern can take seconds to compile: 100
+// repetitions of an optional class cut 70 ways take 4 s. We bound the automaton's size much as RE2 bounds its
+// program: a repetition multiplies its operand's size, and a bracket expression counts its pieces.
+
+/**
+ * Measured on PostgreSQL 15: `(?:(?:[a-z]?){16}){16}` (size 528) compiles in 0.2 s, `(?:(?:[a-z]?){22}){22}` (990)
+ * in 3.7 s and `(?:(?:[a-z]?){30}){30}` (1830) in 24 s, while RE2 takes all three. At 256, a pattern compiles in
+ * well under 0.1 s, and everyday patterns (`[a-z]{1,100}`, `^shot_\d{3,4}$`) stay far below.
+ */
+const MAX_SIZE = 256;
+
+function sizeOf(tree: Node): number {
+  const cuts = [...new Set([0, 0x110000, ...cutsOf(tree)])].sort((a, b) => a - b);
+  const pieces = (ranges: readonly Range[], negated: boolean): number => {
+    let count = 0;
+    for (const [lo, hi] of negated ? complement(ranges) : ranges) {
+      count += firstAtLeast(cuts, hi + 1) - firstAtLeast(cuts, lo);
+    }
+    return Math.max(count, 1);
+  };
+  const size = (node: Node): number => {
+    switch (node.kind) {
+      case 'empty':
+        return 1;
+      case 'assertion':
+        return ASSERTION_SIZE;
+      case 'literal':
+        return node.codePoints.length;
+      case 'set':
+        return pieces(node.ranges, node.negated);
+      case 'dot':
+        return pieces(NEWLINE, true);
+      case 'group':
+        return size(node.body);
+      case 'concat':
+        return sum(node.items.map(size));
+      case 'alternate':
+        return sum(node.options.map(size)) + node.options.length - 1;
+      case 'repeat': {
+        const copies = node.max ?? Math.max(node.min, 1);
+        // An optional copy, or the loop of an open repetition, adds a branch.
+        return size(node.body) * copies + (node.max === null ? 1 : node.max - node.min);
+      }
+    }
+  };
+  return size(tree);
+}
+
+const ASSERTION_SIZE = 4;
+
+const NEWLINE: readonly Range[] = [[0x0a, 0x0a]];
+
+/** Where the pattern's characters and classes start and stop: each piece of a class lies between two of them. */
+function cutsOf(node: Node): number[] {
+  switch (node.kind) {
+    case 'empty':
+    case 'assertion':
+      return [];
+    case 'literal':
+      return node.codePoints.flatMap((codePoint) => [codePoint, codePoint + 1]);
+    case 'set':
+      return node.ranges.flatMap(([lo, hi]) => [lo, hi + 1]);
+    case 'dot':
+      return [0x0a, 0x0b];
+    case 'group':
+    case 'repeat':
+      return cutsOf(node.body);
+    case 'concat':
+      return node.items.flatMap(cutsOf);
+    case 'alternate':
+      return node.options.flatMap(cutsOf);
+  }
+}
+
+/** The code points that `ranges`, sorted and merged, leave out. */
+function complement(ranges: readonly Range[]): Range[] {
+  const gaps: Range[] = [];
+  let next = 0;
+  for (const [lo, hi] of ranges) {
+    if (lo > next) gaps.push([next, lo - 1]);
+    next = hi + 1;
+  }
+  if (next <= 0x10ffff) gaps.push([next, 0x10ffff]);
+  return gaps;
+}
+
+const sum = (numbers: readonly number[]): number => numbers.reduce((total, n) => total + n, 0);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering. Every character other than [0-9a-z] is written as an escape, in and out of brackets, so that no
@@ -596,8 +757,13 @@ function render(node: Node, syntax: Syntax): string {
     case 'literal':
       return node.codePoints.map(syntax.character).join('');
     case 'set': {
+      // A range of two is no shorter written as one.
       const members = node.ranges.map(([lo, hi]) =>
-        lo === hi ? syntax.character(lo) : `${syntax.character(lo)}-${syntax.character(hi)}`,
+        hi - lo >= 2
+          ? `${syntax.character(lo)}-${syntax.character(hi)}`
+          : lo === hi
+            ? syntax.character(lo)
+            : syntax.character(lo) + syntax.character(hi),
       );
       return `[${node.negated ? '^' : ''}${members.join('')}]`;
     }
