@@ -1,6 +1,22 @@
 export { authorizationHeader, type Credentials, parseAuthorization } from './auth.js';
 export { formatDate, parseWireDate, reviveDates } from './dates.js';
 export {
+  type AttributeSpec,
+  CLIENT_TYPES,
+  ENTITY_TYPE_NAMES,
+  ENTITY_TYPES,
+  type EntityTypeSpec,
+  entityType,
+  type Family,
+  FINISHED_JOB_STATUSES,
+  JOB_STATUSES,
+  JOB_TYPES,
+  ROLES,
+  type Role,
+  TASK_STATUSES,
+  type ValueType,
+} from './entities.js';
+export {
   type DecodeOptions,
   decodeEnvelope,
   decodePayload,

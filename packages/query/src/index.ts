@@ -7,7 +7,7 @@ export { LIMITS } from './limits.js';
 export { parse, parseExpression } from './parser.js';
 export { print } from './print.js';
 export { compileRegex, type Regex, RegexError } from './regex.js';
-export type { Attribute, AttributeType, Schema } from './schema.js';
+export { type Attribute, type AttributeType, closeMatches, type Schema } from './schema.js';
 export {
   compileWhere,
   type Dialect,

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Kysely, sql } from 'kysely';
 import { checkChosenKey, hashApiKey, newApiKey } from './auth/keys.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './config.js';
 import { newId } from './store/ids.js';
 import type { Store } from './store/store.js';
+import type { Tables } from './store/tables.js';
 
 /** What the first start created: the admin's credentials, the key only when it was generated. */
 export interface Bootstrapped {
@@ -84,8 +86,34 @@ export async function bootstrap(
         last_used: null,
       })
       .execute();
+    await createDefaults(trx, workspaceId, userId, at);
   });
+  mkdirSync(join(config.dataDir, 'volumes', 'default'), { recursive: true });
   return { workspace, admin, apiKey, generated: chosen.apiKey === undefined };
+}
+
+/**
+ * What a new workspace starts with, so that it takes shares and transfers at once: the main site `hq`, the default
+ * volume `default` (its files under `<data dir>/volumes/default`) and the queues high, medium (the default) and low.
+ */
+async function createDefaults(db: Kysely<Tables>, workspace: string, admin: string, at: string): Promise<void> {
+  const record = () => ({ id: newId(), workspace, created: at, creator: admin, modified: at, modifier: admin });
+  await sql`INSERT INTO sites (id, workspace, created, creator, modified, modifier, code, code_folded, name, name_folded,
+    main, accsyn, status) VALUES (${sql.join(Object.values(record()))}, 'hq', 'hq', 'hq', 'hq', 1, 0, 'enabled')`.execute(
+    db,
+  );
+  await sql`INSERT INTO shares (id, workspace, created, creator, modified, modifier, type, code, code_folded, name,
+    name_folded, status, "default", path, inactive) VALUES (${sql.join(Object.values(record()))}, 'volume', 'default',
+    'default', 'default', 'default', 'enabled', 1, 'volumes/default', 0)`.execute(db);
+  for (const [code, priority] of [
+    ['high', 999],
+    ['medium', 500],
+    ['low', 1],
+  ] as const) {
+    await sql`INSERT INTO jobs (id, workspace, created, creator, modified, modifier, type, code, code_folded, name,
+      name_folded, status, priority, "default", uri) VALUES (${sql.join(Object.values(record()))}, 2, ${code}, ${code},
+      ${code}, ${code}, 'waiting', ${priority}, ${code === 'medium' ? 1 : 0}, ${code})`.execute(db);
+  }
 }
 
 /** Writes the admin's credentials in the client's env-file format, readable by the owner alone. */

@@ -1,12 +1,12 @@
-import type { Envelope } from 'accsyn-protocol';
+import { ENTITY_TYPE_NAMES, type EntityTypeSpec, type Envelope } from 'accsyn-protocol';
 import type { Caller } from './auth/authenticate.js';
+import { find } from './entities/find.js';
+import { readableAttributes, typeNamed } from './entities/model.js';
+import { create, edit, remove, setActive } from './entities/write.js';
 import { badRequest } from './http/errors.js';
 import type { Store } from './store/store.js';
 
-/**
- * The operations an event can ask for, by method and uri (reference §2.4). The entity operations arrive with
- * the entity layer; until then an event is authenticated and then refused by name.
- */
+/** An event on its way to its handler: who sent it, what it carries, and the database. */
 export interface EventContext {
   readonly store: Store;
   readonly caller: Caller;
@@ -14,13 +14,40 @@ export interface EventContext {
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
 }
 
-type Handler = (context: EventContext) => Promise<unknown>;
+type EntityHandler = (context: EventContext, spec: EntityTypeSpec) => Promise<unknown>;
 
-const HANDLERS: ReadonlyMap<string, Handler> = new Map();
+/** The operations on an entity type, `<type>/<operation>` in a uri (reference §2.4), with the method each takes. */
+const ENTITY_OPERATIONS: Readonly<Record<string, { method: EventContext['method']; handler: EntityHandler }>> = {
+  find: { method: 'GET', handler: find },
+  create: { method: 'POST', handler: create },
+  edit: { method: 'PUT', handler: edit },
+  delete: { method: 'DELETE', handler: remove },
+  activate: { method: 'POST', handler: (context, spec) => setActive(context, spec, true) },
+  deactivate: { method: 'DELETE', handler: (context, spec) => setActive(context, spec, false) },
+};
 
-export async function dispatch(context: EventContext): Promise<unknown> {
+/** Runs an event and answers `{"result": ...}`, shaped per uri as the official client reads it. */
+export async function dispatch(context: EventContext): Promise<{ result: unknown }> {
   const uri = context.envelope.uri.trim().toLowerCase();
-  const handler = HANDLERS.get(`${context.method} ${uri}`);
-  if (!handler) throw badRequest(`Unknown operation: ${context.method} ${uri}.`);
-  return handler(context);
+  const refuse = () => badRequest(`Unknown operation: ${context.method} ${uri}.`);
+  if (uri === 'entitytypes' && context.method === 'GET') return { result: ENTITY_TYPE_NAMES };
+  if (uri === 'attributes' && context.method === 'GET') return { result: attributes(context) };
+  const slash = uri.indexOf('/');
+  const operation = ENTITY_OPERATIONS[uri.slice(slash + 1)];
+  if (slash <= 0 || !operation) throw refuse();
+  if (operation.method !== context.method) {
+    throw badRequest(`${uri} takes ${operation.method}, not ${context.method}.`);
+  }
+  return { result: await operation.handler(context, typeNamed(uri.slice(0, slash))) };
+}
+
+/** `attributes`: the names a role reads of a type, or may give on create (`create`) or change (`update`). */
+function attributes(context: EventContext): string[] {
+  const data = (context.envelope.data ?? {}) as Record<string, unknown>;
+  if (typeof data.entitytype !== 'string') throw badRequest('attributes: data.entitytype must name an entity type.');
+  const spec = typeNamed(data.entitytype);
+  const readable = readableAttributes(spec, context.caller.user.role);
+  if (data.create === true) return readable.filter((name) => spec.attributes[name]?.create);
+  if (data.update === true) return readable.filter((name) => spec.attributes[name]?.update);
+  return readable;
 }

@@ -69,5 +69,5 @@ export async function authenticateEvent(
 }
 
 function isActive(user: UserRow): boolean {
-  return user.inactive === 0 && user.status === 'enabled';
+  return user.inactive === 0 && user.status === 'enabled' && !user.archived;
 }

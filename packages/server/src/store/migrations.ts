@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 
 /**
  * The schema's history, oldest first. A migration never changes once released; a change is a new one. Kysely's
@@ -55,7 +55,191 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002-entities': {
+    async up(db: Kysely<unknown>) {
+      for (const column of ['description', 'metadata', 'queue', 'archived', 'name_folded']) {
+        await db.schema.alterTable('users').addColumn(column, 'text').execute();
+      }
+      for (const column of ['description', 'metadata', 'creator', 'modifier']) {
+        await db.schema.alterTable('workspaces').addColumn(column, 'text').execute();
+      }
+      await entityTable(db, 'jobs', (t) =>
+        t
+          .addColumn('type', 'integer', (c) => c.notNull())
+          .addColumn('code', 'text', (c) => c.notNull())
+          .addColumn('code_folded', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_folded', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('progress', 'real')
+          .addColumn('size', 'integer')
+          .addColumn('speed', 'real')
+          .addColumn('etr', 'integer')
+          .addColumn('source', 'text')
+          .addColumn('destination', 'text')
+          .addColumn('user', 'text')
+          .addColumn('parent', 'text')
+          .addColumn('queue', 'text')
+          .addColumn('priority', 'integer')
+          .addColumn('default', 'integer')
+          .addColumn('public', 'integer')
+          .addColumn('uri', 'text')
+          .addColumn('finished', 'text')
+          .addColumn('expires', 'text')
+          .addColumn('settings', 'text')
+          .addColumn('metadata', 'text'),
+      );
+      await db.schema
+        .createIndex('jobs_scope')
+        .on('jobs')
+        .columns(['workspace', 'type', 'status', 'created'])
+        .execute();
+      await db.schema.createIndex('jobs_code').on('jobs').columns(['workspace', 'code_folded']).execute();
+      await db.schema.createIndex('jobs_name').on('jobs').columns(['workspace', 'name_folded']).execute();
+      await db.schema.createIndex('jobs_user').on('jobs').columns(['workspace', 'user']).execute();
+      await db.schema.createIndex('jobs_parent').on('jobs').columns(['parent']).execute();
+      await db.schema
+        .createIndex('jobs_queue_code')
+        .on('jobs')
+        .columns(['workspace', 'code_folded'])
+        .unique()
+        .where(sql.ref('type'), '=', 2)
+        .where(sql.ref('archived'), 'is', null)
+        .execute();
+      await db.schema
+        .createTable('tasks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('job', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+        .addColumn('uri', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('priority', 'integer', (c) => c.notNull())
+        .addColumn('size', 'integer')
+        .addColumn('time', 'integer')
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('destination', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text')
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('modified', 'text', (c) => c.notNull())
+        .addColumn('finished', 'text')
+        .addUniqueConstraint('tasks_job_uri', ['job', 'uri'])
+        .execute();
+      await db.schema
+        .createTable('recipients')
+        .addColumn('job', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+        .addColumn('user', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('actioned', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('recipients_key', ['job', 'user'])
+        .execute();
+      await db.schema.createIndex('recipients_user').on('recipients').column('user').execute();
+      await entityTable(db, 'shares', (t) =>
+        t
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('code', 'text', (c) => c.notNull())
+          .addColumn('code_folded', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_folded', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('email', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('default', 'integer')
+          .addColumn('path', 'text')
+          .addColumn('paths', 'text')
+          .addColumn('parent', 'text')
+          .addColumn('user', 'text')
+          .addColumn('queue', 'text')
+          .addColumn('files', 'text')
+          .addColumn('metadata', 'text')
+          .addColumn('inactive', 'integer', (c) => c.notNull().defaultTo(0)),
+      );
+      await uniqueLiveCode(db, 'shares');
+      await entityTable(db, 'sites', (t) =>
+        t
+          .addColumn('code', 'text', (c) => c.notNull())
+          .addColumn('code_folded', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_folded', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('main', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('accsyn', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('metadata', 'text'),
+      );
+      await uniqueLiveCode(db, 'sites');
+      await entityTable(db, 'clients', (t) =>
+        t
+          .addColumn('type', 'integer', (c) => c.notNull())
+          .addColumn('code', 'text', (c) => c.notNull())
+          .addColumn('code_folded', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('name_folded', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('os', 'text')
+          .addColumn('roles', 'text')
+          .addColumn('site', 'text')
+          .addColumn('user', 'text')
+          .addColumn('username', 'text')
+          .addColumn('version', 'text')
+          .addColumn('wan_ip', 'text')
+          .addColumn('host_ident', 'text')
+          .addColumn('parent', 'text')
+          .addColumn('last_checkin', 'text')
+          .addColumn('metadata', 'text')
+          .addColumn('inactive', 'integer', (c) => c.notNull().defaultTo(0)),
+      );
+      await db.schema.createIndex('clients_user').on('clients').columns(['workspace', 'user']).execute();
+      await entityTable(db, 'acls', (t) =>
+        t
+          .addColumn('entity', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('read', 'integer', (c) => c.notNull())
+          .addColumn('write', 'integer', (c) => c.notNull())
+          .addColumn('acknowledged', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('role', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('token', 'text')
+          .addColumn('description', 'text')
+          .addColumn('inactive', 'integer', (c) => c.notNull().defaultTo(0)),
+      );
+      await db.schema.createIndex('acls_entity').on('acls').columns(['workspace', 'entity']).execute();
+      await db.schema.createIndex('acls_target').on('acls').columns(['workspace', 'target']).execute();
+    },
+  },
 };
+
+/** A table of entities: the columns every entity has, then `columns`. */
+async function entityTable(
+  db: Kysely<unknown>,
+  name: string,
+  columns: (table: CreateTableBuilder<string, never>) => CreateTableBuilder<string, never>,
+): Promise<void> {
+  const table = db.schema
+    .createTable(name)
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('workspace', 'text', (c) => c.notNull().references('workspaces.id'))
+    .addColumn('created', 'text', (c) => c.notNull())
+    .addColumn('creator', 'text')
+    .addColumn('modified', 'text', (c) => c.notNull())
+    .addColumn('modifier', 'text')
+    .addColumn('archived', 'text');
+  await columns(table).execute();
+  await db.schema.createIndex(`${name}_created`).on(name).columns(['workspace', 'created', 'id']).execute();
+}
+
+/** Codes are unique among the entities that are not archived, so that a deleted one's code can be used again. */
+async function uniqueLiveCode(db: Kysely<unknown>, table: string): Promise<void> {
+  await db.schema
+    .createIndex(`${table}_code`)
+    .on(table)
+    .columns(['workspace', 'code_folded'])
+    .unique()
+    .where(sql.ref('archived'), 'is', null)
+    .execute();
+}
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -7,6 +7,8 @@ export interface Tables {
   users: UserRow;
   api_keys: ApiKeyRow;
   sessions: SessionRow;
+  tasks: TaskRow;
+  recipients: RecipientRow;
 }
 
 export interface WorkspaceRow {
@@ -36,6 +38,12 @@ export interface UserRow {
   creator: string | null;
   modified: string;
   modifier: string | null;
+  description?: string | null;
+  metadata?: string | null;
+  queue?: string | null;
+  /** When it was deleted; deleted users keep their row, so that their account can come back. */
+  archived?: string | null;
+  name_folded?: string | null;
 }
 
 export interface ApiKeyRow {
@@ -57,5 +65,33 @@ export interface SessionRow {
   workspace: string;
   user: string;
   api_key: string;
+  created: string;
+}
+
+export interface TaskRow {
+  /** A uuid, unlike other entities' ids (reference §3.4). */
+  id: string;
+  workspace: string;
+  job: string;
+  /** The task's key within its job: "0", "1", ... */
+  uri: string;
+  status: string;
+  priority: number;
+  size: number | null;
+  time: number | null;
+  /** JSON: the task end of reference §3.4 (path, user, client, site, v, s). */
+  source: string;
+  destination: string;
+  metadata: string | null;
+  created: string;
+  modified: string;
+  finished: string | null;
+}
+
+/** The explicit recipients of a delivery or request. */
+export interface RecipientRow {
+  job: string;
+  user: string;
+  actioned: number;
   created: string;
 }

@@ -1,0 +1,154 @@
+import type { EntityTypeSpec, Role } from 'accsyn-protocol';
+import { type RawBuilder, sql } from 'kysely';
+import type { Caller } from '../auth/authenticate.js';
+import { HttpError } from '../http/errors.js';
+import type { Row } from './model.js';
+
+/**
+ * Who may read and write what (reference §3.2 with its footnotes, and what the official tests show): reads are a
+ * SQL condition added to every find, so what a caller may not see is simply not there (`{"result": []}`); writes
+ * are checked on the entity as stored and refused with a 403 that says why.
+ */
+
+type Condition = RawBuilder<unknown>;
+
+const TRUE = sql<unknown>`1 = 1`;
+const FALSE = sql<unknown>`1 = 0`;
+
+const party = (caller: Caller) => `user:${caller.user.id}`;
+
+/** The caller holds a live ACL on the share whose id is in `column`. */
+const granted = (caller: Caller, column: Condition) =>
+  sql`EXISTS (SELECT 1 FROM acls a WHERE a.workspace = ${caller.workspace.id} AND a.entity = ${party(caller)}
+    AND a.target = 'share:' || ${column} AND a.inactive = 0 AND a.archived IS NULL)`;
+
+/** The caller holds an ACL on some volume: what employees need before they may handle deliveries. */
+export const volumeAccess = (caller: Caller) =>
+  sql`EXISTS (SELECT 1 FROM acls a JOIN shares s ON a.target = 'share:' || s.id
+    WHERE a.workspace = ${caller.workspace.id} AND a.entity = ${party(caller)} AND s.type = 'volume'
+    AND a.inactive = 0 AND a.archived IS NULL)`;
+
+/** The user in `column` is the caller or a standard user: what employees see of people. */
+const selfOrStandard = (caller: Caller, column: Condition) =>
+  sql`(${column} = ${caller.user.id} OR ${column} IN
+    (SELECT u.id FROM users u WHERE u.workspace = ${caller.workspace.id} AND u.role = 'standard'))`;
+
+/** The job in `column` is one the caller takes part in: as its creator, sender, receiver or recipient. */
+const takesPart = (caller: Caller, column: Condition) =>
+  sql`${column} IN (SELECT j.id FROM jobs j WHERE j.workspace = ${caller.workspace.id} AND (j."user" = ${caller.user.id}
+    OR j.source = ${party(caller)} OR j.destination = ${party(caller)}
+    OR j.id IN (SELECT r.job FROM recipients r WHERE r."user" = ${caller.user.id})))`;
+
+/** The condition on the rows of `spec`'s table (aliased `e`) that the caller may read. */
+export function readable(spec: EntityTypeSpec, caller: Caller): Condition {
+  const role = caller.user.role;
+  if (role === 'admin') return TRUE;
+  const id = sql.ref('e.id');
+  switch (spec.name) {
+    case 'workspace':
+      return role === 'employee' ? TRUE : FALSE;
+    case 'user':
+      return role === 'employee' ? selfOrStandard(caller, id) : sql`${id} = ${caller.user.id}`;
+    case 'queue':
+    case 'site':
+    case 'server':
+      return role === 'employee' ? TRUE : FALSE;
+    case 'transfer':
+      return role === 'employee' ? TRUE : takesPart(caller, id);
+    case 'task':
+      return role === 'employee' ? TRUE : takesPart(caller, sql.ref('e.job'));
+    case 'delivery':
+    case 'request':
+      return role === 'employee' ? sql`(${volumeAccess(caller)} OR ${takesPart(caller, id)})` : takesPart(caller, id);
+    case 'volume':
+      return granted(caller, id);
+    case 'folder':
+    case 'collection':
+    case 'home':
+      return role === 'employee' ? TRUE : sql`(${granted(caller, id)} OR e."user" = ${caller.user.id})`;
+    case 'acl':
+      return role === 'employee'
+        ? sql`(e.entity = ${party(caller)} OR e.entity IN (SELECT 'user:' || u.id FROM users u
+            WHERE u.workspace = ${caller.workspace.id} AND u.role = 'standard'))`
+        : sql`e.entity = ${party(caller)}`;
+    default:
+      // client, app, userserver: servers are everyone's; other clients are their user's.
+      return role === 'employee'
+        ? sql`(e.type = 1 OR ${selfOrStandard(caller, sql.ref('e.user'))})`
+        : sql`(e.type <> 1 AND e."user" = ${caller.user.id})`;
+  }
+}
+
+export type Operation = 'create' | 'edit' | 'delete' | 'activate' | 'deactivate';
+
+const forbidden = (message: string) => new HttpError(403, message);
+
+/** Only these roles may write these types at all, whatever the entity. */
+const WRITERS: Readonly<Record<string, readonly Role[]>> = {
+  workspace: ['admin'],
+  queue: ['admin'],
+  volume: ['admin'],
+  site: ['admin'],
+  server: ['admin'],
+  delivery: ['admin', 'employee'],
+  request: ['admin', 'employee'],
+  folder: ['admin', 'employee'],
+  collection: ['admin', 'employee'],
+  home: ['admin', 'employee'],
+};
+
+/**
+ * Refuses an operation the caller's role does not allow on `spec`, before any entity is looked at. Rules that
+ * depend on the entity follow in `mayWrite`.
+ */
+export function checkRole(spec: EntityTypeSpec, caller: Caller, operation: Operation): void {
+  const role = caller.user.role;
+  const writers = WRITERS[spec.name];
+  if (writers && !writers.includes(role)) {
+    throw forbidden(`Permission denied: a ${role} user may not ${operation} ${plural(spec.name)}.`);
+  }
+  if (operation === 'create' && ['workspace', 'client', 'app', 'server', 'userserver'].includes(spec.name)) {
+    throw forbidden(`${capitalise(plural(spec.name))} cannot be created through the API.`);
+  }
+  if (spec.name === 'acl' && role === 'standard') {
+    throw forbidden('Permission denied: a standard user may not grant or revoke access.');
+  }
+}
+
+/**
+ * Refuses a write on a stored entity (already known to be readable by the caller) that its role's footnotes rule
+ * out: employees touch only themselves and standard users, and not the homes of admins or other employees.
+ */
+export async function checkOwnership(
+  spec: EntityTypeSpec,
+  caller: Caller,
+  row: Row,
+  roleOf: (userId: string) => Promise<Role | undefined>,
+): Promise<void> {
+  if (caller.user.role === 'admin') return;
+  const ownOrStandard = async (userId: unknown) =>
+    userId === caller.user.id || (typeof userId === 'string' && (await roleOf(userId)) === 'standard');
+  if (spec.name === 'user' && !(await ownOrStandard(row.id))) {
+    throw forbidden('Permission denied: an employee may change only themselves and standard users.');
+  }
+  if (spec.name === 'home' && !(await ownOrStandard(row.user))) {
+    throw forbidden('Permission denied: an employee may not change the home of an admin or another employee.');
+  }
+  if (spec.family === 'client' && !(await ownOrStandard(row.user))) {
+    throw forbidden('Permission denied: you may change only your own clients and those of standard users.');
+  }
+  if (spec.name === 'acl') {
+    const userId = typeof row.entity === 'string' ? row.entity.replace(/^user:/, '') : undefined;
+    if (!(await ownOrStandard(userId))) {
+      throw forbidden('Permission denied: an employee may grant access only to themselves and standard users.');
+    }
+  }
+}
+
+export function plural(name: string): string {
+  return name === 'delivery' ? 'deliveries' : name.endsWith('s') ? `${name}es` : `${name}s`;
+}
+
+export function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

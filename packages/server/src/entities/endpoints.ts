@@ -1,0 +1,162 @@
+import { fold } from 'accsyn-query';
+import { sql } from 'kysely';
+import type { Caller } from '../auth/authenticate.js';
+import { HttpError } from '../http/errors.js';
+import { isId } from '../store/ids.js';
+import type { Store } from '../store/store.js';
+import { type Endpoint, type Location, PartyError, parseEndpoint, printEndpoint } from './parties.js';
+
+/**
+ * The ends of a transfer, checked against the workspace: the users, clients, sites and shares that a source or
+ * destination names must exist (reference §3.12). Files and online clients are not checked yet.
+ */
+
+/** A transfer end as a task stores it (reference §3.4). */
+export interface TaskEnd {
+  readonly path: string;
+  readonly path_abs_final: null;
+  readonly user: string | null;
+  readonly client: string | null;
+  readonly site: string | null;
+  readonly v: string | null;
+  readonly s: string | null;
+}
+
+export interface ResolvedEndpoint {
+  /** The party in `<type>:<id>` form, as a job's source or destination. */
+  readonly party: string;
+  readonly end: TaskEnd;
+  readonly endpoint: Endpoint;
+}
+
+const refused = (message: string) => new HttpError(400, message);
+
+export async function resolveEndpoint(
+  store: Store,
+  caller: Caller,
+  text: unknown,
+  what: string,
+): Promise<ResolvedEndpoint> {
+  if (typeof text !== 'string')
+    throw refused(`${what} must be text such as "folder=projects/in/", not ${JSON.stringify(text)}.`);
+  let endpoint: Endpoint;
+  try {
+    endpoint = parseEndpoint(text, what);
+  } catch (error) {
+    if (error instanceof PartyError) throw refused(error.message);
+    throw error;
+  }
+  const workspace = caller.workspace;
+  const { party, location } = endpoint;
+  let partyRef = `workspace:${workspace.id}`;
+  let user: string | null = null;
+  let client: string | null = null;
+  let site: string | null = null;
+  switch (party.kind) {
+    case 'workspace':
+      if (party.code !== undefined && fold(party.code) !== workspace.code_folded) {
+        throw refused(`${what}: '${party.code}' is not this workspace's code (${workspace.code}), nor a known party.`);
+      }
+      site = await mainSite(store, workspace.id);
+      break;
+    case 'user': {
+      const found = await one(
+        store,
+        sql`SELECT id FROM users WHERE workspace = ${workspace.id}
+        AND code_folded = ${fold(party.email)} AND archived IS NULL`,
+      );
+      if (!found) throw refused(`${what}: there is no user ${party.email} in this workspace.`);
+      user = found;
+      partyRef = `user:${found}`;
+      break;
+    }
+    case 'client': {
+      const found = await one(
+        store,
+        sql`SELECT id FROM clients WHERE workspace = ${workspace.id} AND id = ${party.id}`,
+      );
+      if (!found) throw refused(`${what}: there is no client ${party.id} in this workspace.`);
+      client = found;
+      partyRef = `client:${found}`;
+      break;
+    }
+    case 'site': {
+      const found = await one(
+        store,
+        sql`SELECT id FROM sites WHERE workspace = ${workspace.id}
+        AND code_folded = ${fold(party.code)} AND archived IS NULL`,
+      );
+      if (!found) throw refused(`${what}: there is no site ${party.code} in this workspace.`);
+      site = found;
+      partyRef = `site:${found}`;
+      break;
+    }
+  }
+  if (location.kind === 'local') {
+    if (party.kind === 'workspace' && party.code === undefined) {
+      // A local path with no party is on the caller's own machine.
+      user = caller.user.id;
+      partyRef = `user:${user}`;
+    } else if (party.kind !== 'user' && party.kind !== 'client') {
+      throw refused(`${what}: a local path needs a user or client party, as in "lisa@example.com:${location.path}".`);
+    }
+  }
+  const share = await resolveShare(store, caller, location, what);
+  return {
+    party: partyRef,
+    endpoint,
+    end: {
+      path: printEndpoint({ ...endpoint, party: { kind: 'workspace' } }),
+      path_abs_final: null,
+      user,
+      client,
+      site,
+      ...share,
+    },
+  };
+}
+
+/** The volume and share a location lies on; both null for local paths. */
+async function resolveShare(store: Store, caller: Caller, location: Location, what: string) {
+  const workspace = caller.workspace.id;
+  switch (location.kind) {
+    case 'default': {
+      const volume = await defaultVolume(store, workspace);
+      if (!volume) throw refused(`${what}: this workspace has no default volume.`);
+      return { v: volume, s: volume };
+    }
+    case 'share': {
+      const type = location.shareType === 'share' ? sql`` : sql`AND type = ${location.shareType}`;
+      const id =
+        location.shareType === 'volume' && location.share === '(default)'
+          ? await defaultVolume(store, workspace)
+          : await one(
+              store,
+              sql`SELECT id FROM shares WHERE workspace = ${workspace} AND archived IS NULL AND inactive = 0 ${type}
+                AND (${isId(location.share) ? sql`id = ${location.share} OR ` : sql``}code_folded = ${fold(location.share)})`,
+            );
+      if (!id) throw refused(`${what}: there is no ${location.shareType} '${location.share}' in this workspace.`);
+      const parent = await one(store, sql`SELECT COALESCE(parent, id) AS id FROM shares WHERE id = ${id}`);
+      return { v: parent, s: id };
+    }
+    default:
+      return { v: null, s: null };
+  }
+}
+
+async function one(store: Store, query: ReturnType<typeof sql>): Promise<string | null> {
+  const result = await (query as ReturnType<typeof sql<{ id: string }>>).execute(store.db);
+  return (result.rows[0] as { id: string } | undefined)?.id ?? null;
+}
+
+export function defaultVolume(store: Store, workspace: string): Promise<string | null> {
+  return one(
+    store,
+    sql`SELECT id FROM shares WHERE workspace = ${workspace} AND type = 'volume'
+    AND "default" = 1 AND archived IS NULL`,
+  );
+}
+
+export function mainSite(store: Store, workspace: string): Promise<string | null> {
+  return one(store, sql`SELECT id FROM sites WHERE workspace = ${workspace} AND main = 1 AND archived IS NULL`);
+}

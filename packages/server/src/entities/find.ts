@@ -1,0 +1,145 @@
+import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
+import { closeMatches, compileWhere, parseExpression, postgres, sqlite } from 'accsyn-query';
+import { type RawBuilder, sql } from 'kysely';
+import type { EventContext } from '../events.js';
+import { badRequest } from '../http/errors.js';
+import { isId } from '../store/ids.js';
+import { readable } from './access.js';
+import {
+  ARCHIVABLE,
+  DEACTIVATABLE,
+  querySchema,
+  type Row,
+  readableAttributes,
+  SUBTYPE_COLUMN,
+  TABLES,
+} from './model.js';
+import { present } from './present.js';
+import { resolveReferences } from './references.js';
+
+/**
+ * `<type>/find` (reference §2.2, §2.4): the query compiled to SQL with the scope and the caller's read rights
+ * around it, in a stable order (oldest first, then id) so that pages never overlap or miss an entity.
+ */
+
+export interface FindOptions {
+  readonly finished: boolean;
+  readonly inactive: boolean;
+  readonly archived: boolean;
+  readonly single: boolean;
+  readonly limit?: number;
+  readonly skip: number;
+  readonly parent?: string;
+  readonly attributes?: readonly string[];
+}
+
+/** Jobs finished longer ago than this are archived: they need `archived` to be found. */
+export const ARCHIVE_AFTER_DAYS = 14;
+
+export function findOptions(data: unknown): FindOptions {
+  const object = (data ?? {}) as Record<string, unknown>;
+  if (typeof object !== 'object' || Array.isArray(object)) throw badRequest('find: data must be an object.');
+  const flag = (name: string) => {
+    const value = object[name] ?? false;
+    if (typeof value !== 'boolean') throw badRequest(`find: ${name} must be true or false.`);
+    return value;
+  };
+  const count = (name: string) => {
+    const value = object[name];
+    if (value === undefined || value === null) return undefined;
+    if (!Number.isInteger(value) || (value as number) < 0) throw badRequest(`find: ${name} must be a whole number.`);
+    return value as number;
+  };
+  const parent = object.parent;
+  if (parent !== undefined && parent !== null && (typeof parent !== 'string' || !isId(parent))) {
+    throw badRequest('find: parent must be an id (24 lowercase letters and digits).');
+  }
+  const attributes = object.attributes;
+  if (
+    attributes !== undefined &&
+    attributes !== null &&
+    (!Array.isArray(attributes) || !attributes.every((a) => typeof a === 'string'))
+  ) {
+    throw badRequest('find: attributes must be a list of attribute names.');
+  }
+  const limit = count('limit');
+  return {
+    finished: flag('finished'),
+    inactive: flag('inactive'),
+    archived: flag('archived'),
+    single: flag('single_entity_query'),
+    skip: count('skip') ?? 0,
+    ...(limit ? { limit } : {}),
+    ...(typeof parent === 'string' ? { parent } : {}),
+    ...(attributes ? { attributes: (attributes as string[]).map((a) => a.trim().toLowerCase()) } : {}),
+  };
+}
+
+export async function find(context: EventContext, spec: EntityTypeSpec): Promise<Row[]> {
+  const { store, caller, envelope } = context;
+  const options = findOptions(envelope.data);
+  const attributes = chosenAttributes(spec, context, options.attributes);
+  const conditions: RawBuilder<unknown>[] = [
+    spec.family === 'workspace' ? sql`e.id = ${caller.workspace.id}` : sql`e.workspace = ${caller.workspace.id}`,
+    readable(spec, caller),
+  ];
+  const subtype = SUBTYPE_COLUMN[spec.family];
+  if (subtype && spec.subtypes) conditions.push(sql`${sql.ref(`e.${subtype}`)} IN (${sql.join(spec.subtypes)})`);
+  if (envelope.id !== undefined) {
+    // get_entity: by id, in every scope.
+    conditions.push(sql`e.id = ${envelope.id}`);
+  } else {
+    conditions.push(...scope(spec, options));
+    if (options.parent)
+      conditions.push(spec.family === 'task' ? sql`e.job = ${options.parent}` : sql`e.parent = ${options.parent}`);
+    // find_one("User") with no condition is the caller's own profile, as the page promises.
+    if (spec.name === 'user' && options.single && !envelope.query) conditions.push(sql`e.id = ${caller.user.id}`);
+  }
+  if (envelope.query) conditions.push(await where(context, spec, envelope.query));
+  const dialect = store.dialect;
+  const rows = await sql<Row>`SELECT e.* FROM ${sql.table(TABLES[spec.family])} e
+    WHERE ${sql.join(conditions, sql` AND `)}
+    ORDER BY e.created, e.id
+    ${options.limit ? sql`LIMIT ${options.limit}` : dialect === 'sqlite' ? sql`LIMIT -1` : sql``}
+    ${options.skip ? sql`OFFSET ${options.skip}` : sql``}`.execute(store.db);
+  return present(store, spec, rows.rows, attributes);
+}
+
+/** The caller's query as SQL over the table aliased `e`, its references resolved. */
+async function where(context: EventContext, spec: EntityTypeSpec, query: string): Promise<RawBuilder<unknown>> {
+  const expression = await resolveReferences(context.store, context.caller, spec, parseExpression(query));
+  const fragment = compileWhere(expression, querySchema(spec), context.store.dialect === 'sqlite' ? sqlite : postgres);
+  // Unqualified columns here can only mean the table of the main query, `e`.
+  return sql(fragment.strings as unknown as TemplateStringsArray, ...fragment.values);
+}
+
+/** Which entities a plain find sees: active ones, widened by the flags (reference §2.2). */
+function scope(spec: EntityTypeSpec, options: FindOptions): RawBuilder<unknown>[] {
+  const conditions: RawBuilder<unknown>[] = [];
+  if (spec.family === 'job') {
+    const cutoff = new Date(Date.now() - ARCHIVE_AFTER_DAYS * 86_400_000).toISOString();
+    if (!options.archived) conditions.push(sql`e.archived IS NULL AND (e.finished IS NULL OR e.finished >= ${cutoff})`);
+    if (!(options.finished || options.single || options.archived)) {
+      conditions.push(sql`e.status NOT IN (${sql.join(FINISHED_JOB_STATUSES)})`);
+    }
+    return conditions;
+  }
+  if (ARCHIVABLE.has(spec.family) && !options.archived) conditions.push(sql`e.archived IS NULL`);
+  if (DEACTIVATABLE.has(spec.family) && !options.inactive) conditions.push(sql`e.inactive = 0`);
+  return conditions;
+}
+
+/** The attributes to answer with: those asked for (each must exist and be readable), else all readable ones. */
+function chosenAttributes(spec: EntityTypeSpec, context: EventContext, asked?: readonly string[]): string[] {
+  const readableNames = readableAttributes(spec, context.caller.user.role);
+  if (!asked || asked.length === 0) return readableNames;
+  for (const name of asked) {
+    if (!readableNames.includes(name)) {
+      const close = closeMatches(name, readableNames);
+      throw badRequest(
+        `find: ${spec.name} has no attribute '${name}'${close.length > 0 ? `; did you mean ${close.join(' or ')}?` : '.'}`,
+      );
+    }
+  }
+  return ['id', ...asked.filter((name) => name !== 'id')];
+}

@@ -1,0 +1,145 @@
+import {
+  type AttributeSpec,
+  type EntityTypeSpec,
+  entityType,
+  type Family,
+  formatDate,
+  JOB_TYPES,
+  type Role,
+} from 'accsyn-protocol';
+import { type Attribute, fold, type Schema } from 'accsyn-query';
+import { HttpError } from '../http/errors.js';
+
+/**
+ * How the entity types of accsyn-protocol are stored: one table per family, one column per stored attribute, and
+ * text columns `code_folded`/`name_folded` beside `code` and `name` so that the common filters use plain indexes.
+ */
+
+export const TABLES: Readonly<Record<Family, string>> = {
+  workspace: 'workspaces',
+  user: 'users',
+  job: 'jobs',
+  task: 'tasks',
+  share: 'shares',
+  site: 'sites',
+  client: 'clients',
+  acl: 'acls',
+};
+
+/** Families whose entities can be deactivated (`inactive`), and families whose rows have `archived`. */
+export const DEACTIVATABLE: ReadonlySet<Family> = new Set(['user', 'share', 'client', 'acl']);
+export const ARCHIVABLE: ReadonlySet<Family> = new Set(['user', 'job', 'share', 'site', 'client', 'acl']);
+
+/** The column that tells the subtypes of a family apart: job type, share type, client type. */
+export const SUBTYPE_COLUMN: Partial<Record<Family, string>> = { job: 'type', share: 'type', client: 'type' };
+
+const FOLDED = new Set(['code', 'name']);
+
+export type Row = Record<string, unknown>;
+
+/** An entity type, by the name a uri or query gives it; an unknown one is a 400 that names the known ones. */
+export function typeNamed(name: string): EntityTypeSpec {
+  const spec = entityType(name);
+  if (!spec) throw new HttpError(400, `Unknown entity type '${name.trim()}': see find("entitytypes").`);
+  return spec;
+}
+
+/** The attributes stored in a column of the family's table. */
+export function storedAttributes(spec: EntityTypeSpec): [string, AttributeSpec][] {
+  return Object.entries(spec.attributes).filter(([, attribute]) => attribute.type !== 'hr');
+}
+
+const schemas = new WeakMap<EntityTypeSpec, Schema>();
+
+/**
+ * The query schema of a type: every stored attribute but JSON ones, `<ref>.id` for references (`job.id`), and the
+ * folded columns for code and name. References and parties are text here; `references.ts` resolves their values.
+ */
+export function querySchema(spec: EntityTypeSpec): Schema {
+  const known = schemas.get(spec);
+  if (known) return known;
+  const schema: Record<string, Attribute> = {};
+  for (const [name, attribute] of storedAttributes(spec)) {
+    if (attribute.type === 'json') continue;
+    const type =
+      attribute.type === 'ref' || attribute.type === 'party' ? 'string' : (attribute.type as Attribute['type']);
+    const entry: Attribute = {
+      type,
+      column: name,
+      ...(FOLDED.has(name) ? { folded: `${name}_folded` } : {}),
+      ...(name === 'id' || name === 'created' || name === 'modified' ? { required: true } : {}),
+    };
+    schema[name] = entry;
+    if (attribute.type === 'ref') schema[`${name}.id`] = entry;
+  }
+  schemas.set(spec, schema);
+  return schema;
+}
+
+/** The attributes a role reads of a type, in definition order. */
+export function readableAttributes(spec: EntityTypeSpec, role: Role): string[] {
+  const rank = { admin: 0, employee: 1, standard: 2 };
+  return Object.entries(spec.attributes)
+    .filter(([, attribute]) => rank[role] <= rank[attribute.readableFrom ?? 'standard'])
+    .map(([name]) => name);
+}
+
+/** A stored value as the wire shows it: dates naive UTC, booleans true/false, JSON parsed. */
+export function toWire(attribute: AttributeSpec, value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  switch (attribute.type) {
+    case 'date':
+      return formatDate(new Date(value as string));
+    case 'boolean':
+      return value === 1 || value === true;
+    case 'json':
+      return JSON.parse(value as string);
+    default:
+      return value;
+  }
+}
+
+/** A value from the wire as it is stored; throws a 400 naming the attribute when it has the wrong type. */
+export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): unknown {
+  const attribute = spec.attributes[name] as AttributeSpec;
+  if (value === null) return null;
+  const wrong = (expected: string) =>
+    new HttpError(400, `${spec.name}.${name} must be ${expected}, not ${JSON.stringify(value)}.`);
+  switch (attribute.type) {
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw wrong('a number');
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw wrong('true or false');
+      return value ? 1 : 0;
+    case 'json':
+      return JSON.stringify(value);
+    case 'date': {
+      const date = typeof value === 'string' ? new Date(value.endsWith('Z') ? value : `${value}Z`) : undefined;
+      if (!date || Number.isNaN(date.getTime())) throw wrong('a date (YYYY-MM-DDTHH:MM:SS)');
+      return date.toISOString();
+    }
+    default:
+      if (typeof value !== 'string') throw wrong('text');
+      if (attribute.values && !attribute.values.includes(value.toLowerCase())) {
+        throw wrong(`one of ${attribute.values.join(', ')}`);
+      }
+      return attribute.values ? value.toLowerCase() : value;
+  }
+}
+
+/** The folded copies of code and name that a row keeps beside them. */
+export function foldedColumns(row: Row): Row {
+  const folded: Row = {};
+  for (const name of FOLDED) {
+    if (typeof row[name] === 'string') folded[`${name}_folded`] = fold(row[name] as string);
+  }
+  return folded;
+}
+
+/** The job type, share type or client type a new entity of this API type gets. */
+export function subtypeOf(spec: EntityTypeSpec): number | string | undefined {
+  return spec.family === 'job' && spec.name in JOB_TYPES
+    ? JOB_TYPES[spec.name as keyof typeof JOB_TYPES]
+    : spec.subtypes?.[0];
+}
