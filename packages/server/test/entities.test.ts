@@ -237,3 +237,126 @@ describe('bad input', () => {
     expect(method.json.message).toBe('transfer/create takes POST, not GET.');
   });
 });
+
+describe('deliveries', () => {
+  it('creates a temporary delivery, refuses to submit it empty, and submits it with files and a recipient', async () => {
+    const [draft] = await admin.result<Entity[]>(admin.create('delivery', { name: 'Dailies' }));
+    expect(draft).toMatchObject({ name: 'Dailies', status: 'init', public: false, user_hr: 'admin@acme.test' });
+    expect(Object.keys(draft ?? {})).not.toEqual(expect.arrayContaining(['data']));
+    const submit = await admin.update('delivery', draft?.id as string, { status: 'pending' });
+    expect(submit.status).toBe(400);
+    expect(submit.json.message).toBe(
+      'This delivery cannot be submitted yet: it needs files and at least one recipient.',
+    );
+    const [ready] = await admin.result<Entity[]>(
+      admin.create('delivery', { name: 'Ref', tasks: ['projects/ref.png'], recipients: ['lisa@example.com'] }),
+    );
+    expect(ready?.status).toBe('waiting');
+    const files = await admin.result<Entity[]>(admin.find(`task WHERE job.id=${ready?.id}`));
+    expect(files).toHaveLength(1);
+    // The recipient sees it; an employee without volume access does not.
+    expect(
+      (await standard.result<Entity[]>(standard.call('GET', 'Delivery/find', {}, { id: ready?.id as string }))).length,
+    ).toBe(1);
+    expect(await employee.result(employee.call('GET', 'Delivery/find', {}, { id: ready?.id as string }))).toEqual([]);
+    const [aborted] = await admin.result<Entity[]>(
+      admin.update('delivery', ready?.id as string, { status: 'aborted' }),
+    );
+    expect(aborted?.status).toBe('aborted');
+    expect(await admin.result(admin.delete('delivery', ready?.id as string))).toBe(true);
+  });
+
+  it('lets employees create deliveries only with access to a volume, and standard users not at all', async () => {
+    const refused = await employee.create('delivery', { name: 'Mine' });
+    expect(refused.status).toBe(403);
+    expect(refused.json.message).toBe(
+      'Permission denied: you need access to a volume before you may create deliveries.',
+    );
+    expect((await standard.create('delivery', { name: 'Mine' })).status).toBe(403);
+    await admin.result(admin.create('acl', { entity: 'user:eve@acme.test', target: 'share:default', read: true }));
+    const [mine] = await employee.result<Entity[]>(employee.create('delivery', { name: 'Mine' }));
+    expect(mine?.user_hr).toBe('eve@acme.test');
+  });
+
+  it('creates an upload request that is submitted once it has a recipient', async () => {
+    const [request] = await admin.result<Entity[]>(
+      admin.create('request', {
+        name: 'Plates',
+        recipients: ['lisa@example.com'],
+        destination: 'volume=(default)/in/',
+      }),
+    );
+    expect(request).toMatchObject({ status: 'waiting', destination_hr: expect.stringMatching(/^workspace:acme$/) });
+  });
+});
+
+describe('the user lifecycle', () => {
+  it('deactivates a user by e-mail, which ends their access, and activates them again', async () => {
+    const victim = new RawSession(test.url, await addUser(test.server.store, 'acme', 'kim@acme.test', 'standard'));
+    await victim.result(victim.find('User', { single_entity_query: true }));
+    const [user] = await admin.result<Entity[]>(admin.find('User WHERE code=kim@acme.test'));
+    expect(await admin.result(admin.call('DELETE', 'user/deactivate', {}, { id: user?.id as string }))).toBe(true);
+    expect((await victim.find('User', { single_entity_query: true })).status).toBe(401);
+    expect(await admin.result(admin.find('User WHERE code=kim@acme.test'))).toEqual([]);
+    expect(await admin.result<Entity[]>(admin.find('User WHERE code=kim@acme.test', { inactive: true }))).toHaveLength(
+      1,
+    );
+    expect(await admin.result(admin.call('POST', 'user/activate', {}, { query: 'kim@acme.test' }))).toBe(true);
+    expect((await victim.find('User', { single_entity_query: true })).status).toBe(200);
+  });
+
+  it('deletes a user and brings the same account back when the e-mail is created again', async () => {
+    const [user] = await admin.result<Entity[]>(admin.create('user', { code: 'temp@acme.test', role: 'employee' }));
+    expect(await admin.result(admin.delete('user', user?.id as string, { force: true }))).toBe(true);
+    expect(await admin.result(admin.find('User WHERE code=temp@acme.test'))).toEqual([]);
+    const [again] = await admin.result<Entity[]>(admin.create('user', { code: 'temp@acme.test' }));
+    expect(again).toMatchObject({ id: user?.id, role: 'standard' });
+  });
+
+  it('lets only admins change roles, and an employee change standard users only', async () => {
+    const [tom] = await admin.result<Entity[]>(admin.find('User WHERE code=tom@example.com'));
+    const promote = await employee.update('user', tom?.id as string, { role: 'admin' });
+    expect(promote.status).toBe(403);
+    expect(promote.json.message).toBe('Permission denied: only an admin may change roles.');
+    const [renamed] = await employee.result<Entity[]>(employee.update('user', tom?.id as string, { name: 'Tom' }));
+    expect(renamed?.name).toBe('Tom');
+    const [adminUser] = await admin.result<Entity[]>(admin.find('User WHERE code=admin@acme.test'));
+    expect((await employee.update('user', adminUser?.id as string, { name: 'x' })).status).toBe(404);
+  });
+});
+
+describe('other shares, sites and queues', () => {
+  it('creates a home, a collection, a volume, a site and a queue, each with its code', async () => {
+    const [home] = await admin.result<Entity[]>(admin.create('home', { user: 'lisa@example.com' }));
+    expect(home).toMatchObject({ code: 'home-lisa-example-com', user_hr: 'lisa@example.com', parent_hr: 'default' });
+    const [collection] = await admin.result<Entity[]>(
+      admin.create('collection', { name: 'Picks', files: ['volume=default/a.mov', 'shared-folder/b.mov'] }),
+    );
+    expect(collection).toMatchObject({ code: 'picks', files: ['volume=default/a.mov', 'shared-folder/b.mov'] });
+    const absolute = await admin.create('collection', { name: 'Bad', files: ['/etc/passwd'] });
+    expect(absolute.json.message).toBe('files[0]: a collection takes share paths, not local ones.');
+    const [volume] = await admin.result<Entity[]>(admin.create('volume', { name: 'Assets', path: '/mnt/assets' }));
+    expect(volume).toMatchObject({ code: 'assets', default: false, type: 'volume' });
+    const [site] = await admin.result<Entity[]>(admin.create('site', { code: 'stockholm' }));
+    expect(site).toMatchObject({ code: 'stockholm', main: false });
+    const [queue] = await admin.result<Entity[]>(admin.create('queue', { name: 'Night Renders', priority: 10 }));
+    expect(queue).toMatchObject({ code: 'night-renders', priority: 10, status: 'waiting' });
+    const [moved] = await admin.result<Entity[]>(
+      admin.create('transfer', {
+        source: 'a.mov',
+        destination: 'site=stockholm:volume=assets/in/',
+        queue: 'night-renders',
+      }),
+    );
+    expect(moved).toMatchObject({ queue_hr: 'Night Renders', destination_hr: 'site:stockholm' });
+    const found = await admin.result<Entity[]>(admin.find('Transfer WHERE destination=stockholm'));
+    expect(found.map((t) => t.id)).toEqual([moved?.id]);
+  });
+
+  it('keeps the main site, the default volume and the default queue', async () => {
+    const [hq] = await admin.result<Entity[]>(admin.find('Site WHERE code=hq'));
+    const refused = await admin.delete('site', hq?.id as string);
+    expect(refused.status).toBe(409);
+    expect(refused.json.message).toBe('The main site cannot be deleted.');
+  });
+});

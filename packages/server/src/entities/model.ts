@@ -8,7 +8,9 @@ import {
   type Role,
 } from 'accsyn-protocol';
 import { type Attribute, fold, type Schema } from 'accsyn-query';
+import { type Kysely, sql } from 'kysely';
 import { HttpError } from '../http/errors.js';
+import type { Tables } from '../store/tables.js';
 
 /**
  * How the entity types of accsyn-protocol are stored: one table per family, one column per stored attribute, and
@@ -142,4 +144,18 @@ export function subtypeOf(spec: EntityTypeSpec): number | string | undefined {
   return spec.family === 'job' && spec.name in JOB_TYPES
     ? JOB_TYPES[spec.name as keyof typeof JOB_TYPES]
     : spec.subtypes?.[0];
+}
+
+/** Inserts `row` (its defined values) into `table`. */
+export async function insertRow(db: Kysely<Tables>, table: string, row: Row): Promise<void> {
+  const entries = Object.entries(row).filter(([, value]) => value !== undefined);
+  await sql`INSERT INTO ${sql.table(table)} (${sql.join(entries.map(([column]) => sql.ref(column)))})
+    VALUES (${sql.join(entries.map(([, value]) => value))})`.execute(db);
+}
+
+/** Sets the defined values of `set` on the row `id` of `table`. */
+export async function updateRow(db: Kysely<Tables>, table: string, id: string, set: Row): Promise<void> {
+  const entries = Object.entries(set).filter(([, value]) => value !== undefined);
+  await sql`UPDATE ${sql.table(table)} SET ${sql.join(entries.map(([column, value]) => sql`${sql.ref(column)} = ${value}`))}
+    WHERE id = ${id}`.execute(db);
 }

@@ -8,7 +8,17 @@ import { isId, newId } from '../store/ids.js';
 import type { Tables } from '../store/tables.js';
 import { capitalise, checkOwnership, checkRole, readable, volumeAccess } from './access.js';
 import { defaultVolume, type ResolvedEndpoint, resolveEndpoint } from './endpoints.js';
-import { foldedColumns, type Row, readableAttributes, SUBTYPE_COLUMN, TABLES, toColumn, typeNamed } from './model.js';
+import {
+  foldedColumns,
+  insertRow,
+  type Row,
+  readableAttributes,
+  SUBTYPE_COLUMN,
+  TABLES,
+  toColumn,
+  typeNamed,
+  updateRow,
+} from './model.js';
 import { present } from './present.js';
 import { idsByCode } from './references.js';
 
@@ -136,16 +146,9 @@ export async function create(context: EventContext, spec: EntityTypeSpec): Promi
     .transaction()
     .execute(async (trx) => {
       if (prepared.row.id) {
-        await trx
-          .updateTable(TABLES[spec.family] as never)
-          .set(row as never)
-          .where('id' as never, '=', row.id as never)
-          .execute();
+        await updateRow(trx, TABLES[spec.family], row.id as string, row);
       } else {
-        await trx
-          .insertInto(TABLES[spec.family] as never)
-          .values(row as never)
-          .execute();
+        await insertRow(trx, TABLES[spec.family], row);
       }
       await prepared.after?.(trx, row.id as string, now);
     })
@@ -230,7 +233,7 @@ async function prepare(
       return { row: { status: 'waiting', default: 0, ...row, code, priority, uri: code } };
     }
     case 'transfer':
-      return prepareTransfer(context, spec, data, row);
+      return prepareTransfer(context, data, row);
     case 'delivery':
     case 'request':
       return prepareDelivery(context, spec, data, row);
@@ -436,12 +439,7 @@ async function insertTasks(db: Db, workspace: string, job: string, specs: readon
     .execute();
 }
 
-async function prepareTransfer(
-  context: EventContext,
-  spec: EntityTypeSpec,
-  data: Record<string, unknown>,
-  row: Row,
-): Promise<Prepared> {
+async function prepareTransfer(context: EventContext, data: Record<string, unknown>, row: Row): Promise<Prepared> {
   const { caller } = context;
   const specs = await taskSpecs(context, data.tasks, { source: data.source, destination: data.destination }, 0);
   if (specs.length === 0) throw badRequest('A new transfer needs a source and a destination, or tasks.');
@@ -537,11 +535,7 @@ async function prepareDelivery(
   // With files and recipients, a delivery is submitted at once; otherwise it waits in init to be filled.
   const ready = recipients.length > 0 && (spec.name === 'request' || tasks.length > 0);
   const status = (row.status as string | undefined) ?? (ready ? 'waiting' : 'init');
-  if (status !== 'init' && !ready) {
-    throw badRequest(
-      `A ${spec.name} can be submitted only with ${spec.name === 'delivery' ? 'files and ' : ''}at least one recipient.`,
-    );
-  }
+  if (status !== 'init' && !ready) throw notSubmittable(spec);
   return {
     row: {
       public: 0,
@@ -639,11 +633,12 @@ async function createTasks(context: EventContext): Promise<Row[]> {
         .execute();
     }
     await insertTasks(trx, caller.workspace.id, job.id as string, added, now);
-    await trx
-      .updateTable('jobs' as never)
-      .set({ status: 'waiting', finished: null, modified: now, modifier: caller.user.id } as never)
-      .where('id' as never, '=', job.id as never)
-      .execute();
+    await updateRow(trx, 'jobs', job.id as string, {
+      status: 'waiting',
+      finished: null,
+      modified: now,
+      modifier: caller.user.id,
+    });
   });
   const uris = [...retried.map((id) => existing.find((t) => t.id === id)?.uri), ...added.map((t) => t.uri)];
   const rows = await store.db
@@ -672,19 +667,47 @@ export async function edit(context: EventContext, spec: EntityTypeSpec): Promise
     throw new HttpError(403, 'Permission denied: only an admin may change roles.');
   }
   const now = new Date().toISOString();
+  if (changes.status === 'pending' && (spec.name === 'delivery' || spec.name === 'request')) {
+    await checkSubmittable(context, spec, stored);
+    // Submitting passes through pending to waiting at once: nothing here waits for a submission to be processed.
+    changes.status = 'waiting';
+  }
   if (spec.family === 'job' && typeof changes.status === 'string') {
     changes.finished = FINISHED_JOB_STATUSES.includes(changes.status) ? now : null;
   }
   const row = { ...changes, ...foldedColumns(changes), modified: now, modifier: context.caller.user.id };
   await context.store.db
-    .updateTable(TABLES[spec.family] as never)
-    .set(row as never)
-    .where('id' as never, '=', stored.id as never)
-    .execute()
+    .transaction()
+    .execute(async (trx) => {
+      await updateRow(trx, TABLES[spec.family], stored.id as string, row);
+      // Changing a role revokes all access (reference §3.2).
+      if (spec.name === 'user' && changes.role !== undefined && changes.role !== stored.role) {
+        await sql`UPDATE acls SET archived = ${now} WHERE entity = ${`user:${stored.id}`} AND archived IS NULL`.execute(
+          trx,
+        );
+      }
+    })
     .catch((error: unknown) => {
       throw uniqueViolation(error, spec, { ...stored, ...changes }) ?? error;
     });
   return presentOne(context, spec, stored.id as string);
+}
+
+/** A delivery is submitted with files and recipients; a request with recipients. */
+async function checkSubmittable(context: EventContext, spec: EntityTypeSpec, stored: Row): Promise<void> {
+  const counts = await sql<{ files: number; recipients: number }>`SELECT
+    (SELECT COUNT(*) FROM tasks WHERE job = ${stored.id}) AS files,
+    (SELECT COUNT(*) FROM recipients WHERE job = ${stored.id}) AS recipients`.execute(context.store.db);
+  const { files = 0, recipients = 0 } = counts.rows[0] ?? {};
+  if ((spec.name === 'delivery' && Number(files) === 0) || Number(recipients) === 0) {
+    throw notSubmittable(spec);
+  }
+}
+
+function notSubmittable(spec: EntityTypeSpec): HttpError {
+  return badRequest(
+    `This ${spec.name} cannot be submitted yet: it needs ${spec.name === 'delivery' ? 'files and ' : ''}at least one recipient.`,
+  );
 }
 
 /** task/edit: a list of changes to tasks of the job in the envelope's id, each task named by `id` or `uri`. */
@@ -710,7 +733,7 @@ async function editTasks(context: EventContext): Promise<Row[]> {
       const finished = typeof row.status === 'string' ? (row.status === 'done' ? now : null) : undefined;
       await trx
         .updateTable('tasks')
-        .set({ ...row, modified: now, ...(finished !== undefined ? { finished } : {}) } as never)
+        .set({ ...row, modified: now, ...(finished !== undefined ? { finished } : {}) })
         .where('id', '=', id)
         .execute();
     }
@@ -748,27 +771,16 @@ export async function remove(context: EventContext, spec: EntityTypeSpec): Promi
   const table = TABLES[spec.family];
   await context.store.db.transaction().execute(async (trx) => {
     if (force && spec.family === 'job') {
-      await trx
-        .deleteFrom(table as never)
-        .where('id' as never, '=', stored.id as never)
-        .execute();
+      await sql`DELETE FROM ${sql.table(table)} WHERE id = ${stored.id}`.execute(trx);
       return;
     }
     const set: Row = { archived: now, modified: now, modifier: context.caller.user.id };
     if (spec.family === 'job' && !FINISHED_JOB_STATUSES.includes(stored.status as string)) {
       Object.assign(set, { status: 'aborted', finished: now });
     }
-    await trx
-      .updateTable(table as never)
-      .set(set as never)
-      .where('id' as never, '=', stored.id as never)
-      .execute();
+    await updateRow(trx, table, stored.id as string, set);
     if (spec.family === 'share') {
-      await trx
-        .updateTable('acls' as never)
-        .set({ archived: now } as never)
-        .where('target' as never, '=', `share:${stored.id}` as never)
-        .execute();
+      await sql`UPDATE acls SET archived = ${now} WHERE target = ${`share:${stored.id}`}`.execute(trx);
     }
   });
   return true;
@@ -799,11 +811,8 @@ export async function setActive(context: EventContext, spec: EntityTypeSpec, act
   }
   const now = new Date().toISOString();
   await context.store.db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable(TABLES[spec.family] as never)
-      .set({ inactive: active ? 0 : 1, modified: now, modifier: caller.user.id } as never)
-      .where('id' as never, '=', stored.id as never)
-      .execute();
+    const set = { inactive: active ? 0 : 1, modified: now, modifier: caller.user.id };
+    await updateRow(trx, TABLES[spec.family], stored.id as string, set);
     // A share's and a user's ACLs follow them offline and back (reference §3.6, §3.8).
     const acls =
       spec.family === 'share'
