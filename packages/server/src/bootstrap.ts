@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fold } from 'accsyn-query';
 import { type Kysely, sql } from 'kysely';
 import { checkChosenKey, hashApiKey, newApiKey } from './auth/keys.js';
 import type { ServerConfig } from './config.js';
@@ -43,14 +44,16 @@ export async function bootstrap(
   const at = now.toISOString();
   const workspaceId = newId(now.getTime());
   const userId = newId(now.getTime());
+  const name = admin.split('@')[0] ?? admin;
   await store.db.transaction().execute(async (trx) => {
     await trx
       .insertInto('workspaces')
       .values({
         id: workspaceId,
         code: workspace,
-        code_folded: workspace.toLowerCase(),
+        code_folded: fold(workspace),
         name: workspace,
+        name_folded: fold(workspace),
         created: at,
         modified: at,
       })
@@ -61,8 +64,9 @@ export async function bootstrap(
         id: userId,
         workspace: workspaceId,
         code: admin,
-        code_folded: admin.toLowerCase(),
-        name: admin.split('@')[0] ?? admin,
+        code_folded: fold(admin),
+        name,
+        name_folded: fold(name),
         role: 'admin',
         status: 'enabled',
         inactive: 0,

@@ -211,6 +211,13 @@ describe('shares and access', () => {
     );
     expect(acl).toMatchObject({ path: 'DOWNLOAD', read: true, write: false, entity_hr: 'lisa@example.com' });
     expect((await standard.result<Entity[]>(standard.find('Folder'))).map((f) => f.id)).toEqual([id]);
+    const again = admin.create('acl', {
+      entity: 'user:lisa@example.com',
+      target: `share:${id}`,
+      read: false,
+      write: true,
+    });
+    expect(await admin.result(again)).toEqual([true]);
     expect(await admin.result(admin.call('DELETE', 'folder/deactivate', {}, { id }))).toBe(true);
     expect(await admin.result(admin.find(`Folder WHERE id=${id}`))).toEqual([]);
     expect(await admin.result(admin.call('POST', 'folder/activate', {}, { query: 'shared-folder' }))).toBe(true);
@@ -218,7 +225,7 @@ describe('shares and access', () => {
     const acls = await admin.result<Entity[]>(
       admin.call('GET', 'acl/find', {}, { query: `acl WHERE target=share:${id}` }),
     );
-    expect(acls).toHaveLength(1);
+    expect(acls).toMatchObject([{ read: false, write: true, path: '/' }]);
   });
 });
 
@@ -358,5 +365,27 @@ describe('other shares, sites and queues', () => {
     const refused = await admin.delete('site', hq?.id as string);
     expect(refused.status).toBe(409);
     expect(refused.json.message).toBe('The main site cannot be deleted.');
+  });
+});
+
+describe('every attribute', () => {
+  it('can be queried on every entity type', async () => {
+    const types = await admin.result<string[]>(admin.call('GET', 'entitytypes', {}));
+    for (const type of types) {
+      const names = await admin.result<string[]>(admin.call('GET', 'attributes', { entitytype: type }));
+      // JSON values and the _hr forms are answers only, not queryable.
+      const json = ['metadata', 'paths', 'files', ...(type === 'task' ? ['source', 'destination'] : [])];
+      for (const name of names.filter((n) => !n.endsWith('_hr') && !json.includes(n))) {
+        const text = ['code', 'name'].includes(name) ? [`${name}="x*"`, `${name} contains x`] : [];
+        for (const query of [`${name}=null`, `${name}!=null`, ...text]) {
+          const reply = await admin.find(`${type} WHERE ${query}`, { archived: true, inactive: true });
+          expect(reply.status, `${type} WHERE ${query}: ${reply.text}`).toBe(200);
+        }
+      }
+    }
+    const [workspace] = await admin.result<Entity[]>(admin.find('Workspace WHERE name=acme'));
+    expect(workspace?.code).toBe('acme');
+    const [me] = await admin.result<Entity[]>(admin.find('User WHERE name=admin'));
+    expect(me?.code).toBe('admin@acme.test');
   });
 });

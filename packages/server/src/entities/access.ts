@@ -56,7 +56,11 @@ export function readable(spec: EntityTypeSpec, caller: Caller): Condition {
     case 'transfer':
       return role === 'employee' ? TRUE : takesPart(caller, id);
     case 'task':
-      return role === 'employee' ? TRUE : takesPart(caller, sql.ref('e.job'));
+      // A task is as visible as its job; employees see the files of deliveries only with volume access.
+      return role === 'employee'
+        ? sql`(${volumeAccess(caller)} OR ${takesPart(caller, sql.ref('e.job'))}
+            OR e.job IN (SELECT j.id FROM jobs j WHERE j.workspace = ${caller.workspace.id} AND j.type = 1))`
+        : takesPart(caller, sql.ref('e.job'));
     case 'delivery':
     case 'request':
       return role === 'employee' ? sql`(${volumeAccess(caller)} OR ${takesPart(caller, id)})` : takesPart(caller, id);

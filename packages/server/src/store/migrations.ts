@@ -60,7 +60,7 @@ const MIGRATIONS: Record<string, Migration> = {
       for (const column of ['description', 'metadata', 'queue', 'archived', 'name_folded']) {
         await db.schema.alterTable('users').addColumn(column, 'text').execute();
       }
-      for (const column of ['description', 'metadata', 'creator', 'modifier']) {
+      for (const column of ['description', 'metadata', 'creator', 'modifier', 'name_folded']) {
         await db.schema.alterTable('workspaces').addColumn(column, 'text').execute();
       }
       await entityTable(db, 'jobs', (t) =>

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { registerSqliteFunctions } from 'accsyn-query';
+import { fold, registerSqliteFunctions } from 'accsyn-query';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
@@ -37,7 +37,10 @@ export class Store {
   }
 
   async insertWorkspace(row: WorkspaceRow): Promise<void> {
-    await this.db.insertInto('workspaces').values(row).execute();
+    await this.db
+      .insertInto('workspaces')
+      .values({ ...row, name_folded: fold(row.name) })
+      .execute();
   }
 
   async userByCode(workspace: string, code: string): Promise<UserRow | undefined> {
@@ -50,7 +53,10 @@ export class Store {
   }
 
   async insertUser(row: UserRow): Promise<void> {
-    await this.db.insertInto('users').values(row).execute();
+    await this.db
+      .insertInto('users')
+      .values({ ...row, name_folded: fold(row.name) })
+      .execute();
   }
 
   /** The keys of a user that are neither revoked nor expired at `now`. */

@@ -17,6 +17,7 @@ export interface WorkspaceRow {
   code: string;
   code_folded: string;
   name: string;
+  name_folded?: string | null;
   created: string;
   modified: string;
 }
