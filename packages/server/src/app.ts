@@ -69,7 +69,7 @@ export function buildApp({ store, config, logger }: AppOptions): FastifyInstance
     handler: async (request) => {
       const envelope = decodeEnvelope({ method: request.method, rawQuery: rawQueryOf(request), body: bodyOf(request) });
       const caller = await authenticateEvent(store, headersOf(request), envelope, new Date());
-      return dispatch({ store, caller, envelope, method: request.method as 'GET' | 'PUT' | 'POST' | 'DELETE' });
+      return dispatch({ store, config, caller, envelope, method: request.method as 'GET' | 'PUT' | 'POST' | 'DELETE' });
     },
   });
 

@@ -15,6 +15,8 @@ export interface ServerConfig {
   readonly trustProxy: readonly string[];
   /** The largest request body, in bytes; beyond it a request gets 413. */
   readonly bodyLimit: number;
+  /** Jobs finished longer ago than this many days are archived: only `archived` finds them. */
+  readonly archiveAfterDays: number;
   /** The largest request line and headers, in bytes: GET events carry their payload in the URL. */
   readonly maxHeaderSize: number;
   readonly bootstrap: {
@@ -39,6 +41,10 @@ const SETTINGS = {
   'tls-key': { env: 'ACCSYN_TLS_KEY', help: 'TLS private key file (PEM)' },
   'trust-proxy': { env: 'ACCSYN_TRUST_PROXY', help: 'comma-separated proxy addresses or CIDRs to trust' },
   'body-limit': { env: 'ACCSYN_BODY_LIMIT', help: 'largest request body in bytes (default 33554432)' },
+  'archive-after-days': {
+    env: 'ACCSYN_ARCHIVE_AFTER_DAYS',
+    help: 'days after which a finished job is archived (default 14)',
+  },
 } as const;
 
 type Setting = keyof typeof SETTINGS;
@@ -79,6 +85,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ser
       .filter(Boolean),
     bodyLimit: integer('body-limit', get('body-limit') ?? String(32 * 1024 * 1024), 1024, 2 ** 31),
     maxHeaderSize: 512 * 1024,
+    archiveAfterDays: integer('archive-after-days', get('archive-after-days') ?? '14', 0, 36500),
     bootstrap: {
       workspace: env.ACCSYN_BOOTSTRAP_WORKSPACE?.trim() || undefined,
       admin: env.ACCSYN_BOOTSTRAP_ADMIN?.trim() || undefined,

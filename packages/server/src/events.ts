@@ -1,5 +1,6 @@
 import { ENTITY_TYPE_NAMES, type EntityTypeSpec, type Envelope } from 'accsyn-protocol';
 import type { Caller } from './auth/authenticate.js';
+import type { ServerConfig } from './config.js';
 import { find } from './entities/find.js';
 import { readableAttributes, typeNamed } from './entities/model.js';
 import { create, edit, remove, setActive } from './entities/write.js';
@@ -12,6 +13,7 @@ export interface EventContext {
   readonly caller: Caller;
   readonly envelope: Envelope;
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  readonly config: ServerConfig;
 }
 
 type EntityHandler = (context: EventContext, spec: EntityTypeSpec) => Promise<unknown>;

@@ -36,6 +36,14 @@ describe('a fresh workspace', () => {
     }
   });
 
+  it("lists the attributes a role reads: a client's address is for staff", async () => {
+    const staff = await employee.result<string[]>(employee.call('GET', 'attributes', { entitytype: 'app' }));
+    const user = await standard.result<string[]>(standard.call('GET', 'attributes', { entitytype: 'app' }));
+    expect(staff).toContain('wan_ip');
+    expect(user).not.toContain('wan_ip');
+    expect(user).toContain('status');
+  });
+
   it("lists a delivery's attributes without data or config", async () => {
     const names = await admin.result<string[]>(
       admin.call('GET', 'attributes', { entitytype: 'delivery', create: false, update: false }),
@@ -387,5 +395,20 @@ describe('every attribute', () => {
     expect(workspace?.code).toBe('acme');
     const [me] = await admin.result<Entity[]>(admin.find('User WHERE name=admin'));
     expect(me?.code).toBe('admin@acme.test');
+  });
+});
+
+describe('archiving', () => {
+  it('archives finished jobs after the configured number of days', async () => {
+    const other = await startTestServer({}, ['--archive-after-days', '0']);
+    try {
+      const session = new RawSession(other.url, other.admin);
+      const [job] = await session.result<Entity[]>(session.create('transfer', { source: 'a.mov', destination: 'b.mov' }));
+      await session.result(session.update('transfer', job?.id as string, { status: 'done' }));
+      expect(await session.result(session.find(`Transfer WHERE id=${job?.id}`, { finished: true }))).toEqual([]);
+      expect(await session.result<Entity[]>(session.find(`Transfer WHERE id=${job?.id}`, { archived: true }))).toHaveLength(1);
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -33,9 +33,6 @@ export interface FindOptions {
   readonly attributes?: readonly string[];
 }
 
-/** Jobs finished longer ago than this are archived: they need `archived` to be found. */
-export const ARCHIVE_AFTER_DAYS = 14;
-
 export function findOptions(data: unknown): FindOptions {
   const object = (data ?? {}) as Record<string, unknown>;
   if (typeof object !== 'object' || Array.isArray(object)) throw badRequest('find: data must be an object.');
@@ -89,7 +86,7 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
     // get_entity: by id, in every scope.
     conditions.push(sql`e.id = ${envelope.id}`);
   } else {
-    conditions.push(...scope(spec, options));
+    conditions.push(...scope(spec, options, context.config.archiveAfterDays));
     if (options.parent)
       conditions.push(spec.family === 'task' ? sql`e.job = ${options.parent}` : sql`e.parent = ${options.parent}`);
     // find_one("User") with no condition is the caller's own profile, as the page promises.
@@ -114,10 +111,10 @@ async function where(context: EventContext, spec: EntityTypeSpec, query: string)
 }
 
 /** Which entities a plain find sees: active ones, widened by the flags (reference §2.2). */
-function scope(spec: EntityTypeSpec, options: FindOptions): RawBuilder<unknown>[] {
+function scope(spec: EntityTypeSpec, options: FindOptions, archiveAfterDays: number): RawBuilder<unknown>[] {
   const conditions: RawBuilder<unknown>[] = [];
   if (spec.family === 'job') {
-    const cutoff = new Date(Date.now() - ARCHIVE_AFTER_DAYS * 86_400_000).toISOString();
+    const cutoff = new Date(Date.now() - archiveAfterDays * 86_400_000).toISOString();
     if (!options.archived) conditions.push(sql`e.archived IS NULL AND (e.finished IS NULL OR e.finished >= ${cutoff})`);
     if (!(options.finished || options.single || options.archived)) {
       conditions.push(sql`e.status NOT IN (${sql.join(FINISHED_JOB_STATUSES)})`);

@@ -123,7 +123,7 @@ interface Prepared {
   readonly after?: (db: Db, id: string, now: string) => Promise<void>;
 }
 
-export async function create(context: EventContext, spec: EntityTypeSpec): Promise<Row[]> {
+export async function create(context: EventContext, spec: EntityTypeSpec): Promise<unknown[]> {
   checkRole(spec, context.caller, 'create');
   if (spec.name === 'task') return createTasks(context);
   const data = objectOf(context.envelope.data, `${spec.name}/create`);
