@@ -403,10 +403,14 @@ describe('archiving', () => {
     const other = await startTestServer({}, ['--archive-after-days', '0']);
     try {
       const session = new RawSession(other.url, other.admin);
-      const [job] = await session.result<Entity[]>(session.create('transfer', { source: 'a.mov', destination: 'b.mov' }));
+      const [job] = await session.result<Entity[]>(
+        session.create('transfer', { source: 'a.mov', destination: 'b.mov' }),
+      );
       await session.result(session.update('transfer', job?.id as string, { status: 'done' }));
       expect(await session.result(session.find(`Transfer WHERE id=${job?.id}`, { finished: true }))).toEqual([]);
-      expect(await session.result<Entity[]>(session.find(`Transfer WHERE id=${job?.id}`, { archived: true }))).toHaveLength(1);
+      expect(
+        await session.result<Entity[]>(session.find(`Transfer WHERE id=${job?.id}`, { archived: true })),
+      ).toHaveLength(1);
     } finally {
       await other.stop();
     }

@@ -71,15 +71,11 @@ export function readable(spec: EntityTypeSpec, caller: Caller): Condition {
     case 'home':
       return role === 'employee' ? TRUE : sql`(${granted(caller, id)} OR e."user" = ${caller.user.id})`;
     case 'acl':
-      return role === 'employee'
-        ? sql`(e.entity = ${party(caller)} OR e.entity IN (SELECT 'user:' || u.id FROM users u
-            WHERE u.workspace = ${caller.workspace.id} AND u.role = 'standard'))`
-        : sql`e.entity = ${party(caller)}`;
+      // Footnote 1 for standard users: their own entries and those of standard users.
+      return role === 'employee' ? TRUE : selfOrStandard(caller, sql`substr(e.entity, 6)`);
     default:
-      // client, app, userserver: servers are everyone's; other clients are their user's.
-      return role === 'employee'
-        ? sql`(e.type = 1 OR ${selfOrStandard(caller, sql.ref('e.user'))})`
-        : sql`(e.type <> 1 AND e."user" = ${caller.user.id})`;
+      // client, app, userserver: employees see all; standard users their own and standard users' (not servers).
+      return role === 'employee' ? TRUE : sql`(e.type <> 1 AND ${selfOrStandard(caller, sql.ref('e.user'))})`;
   }
 }
 
@@ -103,7 +99,7 @@ const WRITERS: Readonly<Record<string, readonly Role[]>> = {
 
 /**
  * Refuses an operation the caller's role does not allow on `spec`, before any entity is looked at. Rules that
- * depend on the entity follow in `mayWrite`.
+ * depend on the entity follow in `checkOwnership`.
  */
 export function checkRole(spec: EntityTypeSpec, caller: Caller, operation: Operation): void {
   const role = caller.user.role;
@@ -117,35 +113,43 @@ export function checkRole(spec: EntityTypeSpec, caller: Caller, operation: Opera
   if (spec.name === 'acl' && role === 'standard') {
     throw forbidden('Permission denied: a standard user may not grant or revoke access.');
   }
+  if (spec.name === 'user' && role === 'standard' && operation !== 'edit') {
+    throw forbidden(`Permission denied: a standard user may not ${operation} users.`);
+  }
+}
+
+/** What ownership checks need to know of the users and shares an entity refers to. */
+export interface Lookups {
+  roleOf(userId: string): Promise<Role | undefined>;
+  shareOf(shareId: string): Promise<{ type: string; user: string | null } | undefined>;
 }
 
 /**
- * Refuses a write on a stored entity (already known to be readable by the caller) that its role's footnotes rule
- * out: employees touch only themselves and standard users, and not the homes of admins or other employees.
+ * Refuses a write (a new entity's values, or a stored entity the caller can read) that the footnotes of §3.2 rule
+ * out for its role: employees change only themselves and standard users, not the homes of admins or other
+ * employees, and grant no access to volumes (that access is what lets them handle deliveries); standard users
+ * change only their own clients and those of standard users.
  */
-export async function checkOwnership(
-  spec: EntityTypeSpec,
-  caller: Caller,
-  row: Row,
-  roleOf: (userId: string) => Promise<Role | undefined>,
-): Promise<void> {
+export async function checkOwnership(spec: EntityTypeSpec, caller: Caller, row: Row, lookups: Lookups): Promise<void> {
   if (caller.user.role === 'admin') return;
   const ownOrStandard = async (userId: unknown) =>
-    userId === caller.user.id || (typeof userId === 'string' && (await roleOf(userId)) === 'standard');
-  if (spec.name === 'user' && !(await ownOrStandard(row.id))) {
+    userId === caller.user.id || (typeof userId === 'string' && (await lookups.roleOf(userId)) === 'standard');
+  const home = async (shareUser: unknown) => {
+    if (!(await ownOrStandard(shareUser))) {
+      throw forbidden('Permission denied: an employee may not change the home of an admin or another employee.');
+    }
+  };
+  if (spec.name === 'user' && row.id !== undefined && !(await ownOrStandard(row.id))) {
     throw forbidden('Permission denied: an employee may change only themselves and standard users.');
   }
-  if (spec.name === 'home' && !(await ownOrStandard(row.user))) {
-    throw forbidden('Permission denied: an employee may not change the home of an admin or another employee.');
-  }
-  if (spec.family === 'client' && !(await ownOrStandard(row.user))) {
+  if (spec.name === 'home') await home(row.user);
+  if (spec.family === 'client' && caller.user.role === 'standard' && !(await ownOrStandard(row.user))) {
     throw forbidden('Permission denied: you may change only your own clients and those of standard users.');
   }
-  if (spec.name === 'acl') {
-    const userId = typeof row.entity === 'string' ? row.entity.replace(/^user:/, '') : undefined;
-    if (!(await ownOrStandard(userId))) {
-      throw forbidden('Permission denied: an employee may grant access only to themselves and standard users.');
-    }
+  if (spec.name === 'acl' && typeof row.target === 'string') {
+    const share = await lookups.shareOf(row.target.replace(/^share:/, ''));
+    if (share?.type === 'volume') throw forbidden('Permission denied: only an admin may grant access to a volume.');
+    if (share?.type === 'home') await home(share.user);
   }
 }
 

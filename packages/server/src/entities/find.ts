@@ -99,7 +99,7 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
     ORDER BY e.created, e.id
     ${options.limit ? sql`LIMIT ${options.limit}` : dialect === 'sqlite' ? sql`LIMIT -1` : sql``}
     ${options.skip ? sql`OFFSET ${options.skip}` : sql``}`.execute(store.db);
-  return present(store, spec, rows.rows, attributes);
+  return present(context, spec, rows.rows, attributes);
 }
 
 /** The caller's query as SQL over the table aliased `e`, its references resolved. */

@@ -1,5 +1,6 @@
 import type { EntityTypeSpec, Family } from 'accsyn-protocol';
 import { sql } from 'kysely';
+import type { EventContext } from '../events.js';
 import type { Store } from '../store/store.js';
 import { type Row, TABLES, toWire } from './model.js';
 
@@ -27,12 +28,12 @@ const HR_FAMILY: Readonly<Record<string, Family>> = {
 type Names = Map<string, string>;
 
 export async function present(
-  store: Store,
+  context: EventContext,
   spec: EntityTypeSpec,
   rows: readonly Row[],
   attributes: readonly string[],
 ): Promise<Row[]> {
-  const names = await lookUpNames(store, spec, rows, attributes);
+  const names = await lookUpNames(context.store, context.caller.workspace.id, spec, rows, attributes);
   return rows.map((row) => {
     const entity: Row = {};
     for (const name of attributes) {
@@ -62,6 +63,7 @@ function readable(spec: EntityTypeSpec, name: string, row: Row, names: Names): u
 /** The code or name of every entity the rows' `_hr` attributes refer to, by id. */
 async function lookUpNames(
   store: Store,
+  workspace: string,
   spec: EntityTypeSpec,
   rows: readonly Row[],
   attributes: readonly string[],
@@ -89,8 +91,9 @@ async function lookUpNames(
     const table = TABLES[family];
     if (!table || family === 'task' || family === 'acl') continue;
     const label = family === 'job' ? sql.ref('name') : sql.ref('code');
+    const inWorkspace = family === 'workspace' ? sql`id = ${workspace}` : sql`workspace = ${workspace}`;
     const found = await sql<{ id: string; label: string }>`SELECT id, ${label} AS label FROM ${sql.table(table)}
-      WHERE id IN (${sql.join([...ids])})`.execute(store.db);
+      WHERE id IN (${sql.join([...ids])}) AND ${inWorkspace}`.execute(store.db);
     for (const row of found.rows) names.set(row.id, row.label);
   }
   return names;

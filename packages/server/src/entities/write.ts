@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type EntityTypeSpec, FINISHED_JOB_STATUSES, type Role } from 'accsyn-protocol';
+import { type EntityTypeSpec, FINISHED_JOB_STATUSES, JOB_TYPES, type Role } from 'accsyn-protocol';
 import { closeMatches, fold } from 'accsyn-query';
 import { type Kysely, sql } from 'kysely';
 import type { EventContext } from '../events.js';
@@ -106,12 +106,51 @@ export async function visibleRow(context: EventContext, spec: EntityTypeSpec, id
 }
 
 function checkWrite(context: EventContext, spec: EntityTypeSpec, row: Row): Promise<void> {
-  return checkOwnership(spec, context.caller, row, (userId) => roleOf(context.store.db, userId));
+  const db = context.store.db;
+  return checkOwnership(spec, context.caller, row, {
+    roleOf: async (userId) =>
+      (await db.selectFrom('users').select('role').where('id', '=', userId).executeTakeFirst())?.role,
+    shareOf: async (shareId) =>
+      (
+        await sql<{ type: string; user: string | null }>`SELECT type, "user" FROM shares WHERE id = ${shareId}`.execute(
+          db,
+        )
+      ).rows[0],
+  });
 }
 
-async function roleOf(db: Db, userId: string): Promise<Role | undefined> {
-  const row = await db.selectFrom('users').select('role').where('id', '=', userId).executeTakeFirst();
-  return row?.role;
+/** A job the caller can see, whatever its type: a transfer, a delivery, a request or a queue. */
+async function visibleJob(context: EventContext, id: unknown): Promise<{ spec: EntityTypeSpec; row: Row }> {
+  const found =
+    typeof id === 'string'
+      ? await sql<{ type: number }>`SELECT type FROM jobs WHERE id = ${id}`.execute(context.store.db)
+      : undefined;
+  const name = Object.entries(JOB_TYPES).find(([, type]) => type === found?.rows[0]?.type)?.[0] ?? 'transfer';
+  const spec = typeNamed(name);
+  return { spec, row: await visibleRow(context, spec, id) };
+}
+
+/**
+ * Replaces each reference among `row`'s values, given as an id or a code, by the id of an entity of the caller's
+ * workspace it names; a reference to nothing there is a 400, so no entity ever points into another workspace.
+ */
+async function resolveReferences(context: EventContext, spec: EntityTypeSpec, row: Row): Promise<void> {
+  const workspace = context.caller.workspace.id;
+  for (const [name, value] of Object.entries(row)) {
+    const attribute = spec.attributes[name];
+    if (attribute?.type !== 'ref' || typeof value !== 'string') continue;
+    const families = attribute.refs ?? [];
+    let id: string | undefined;
+    for (const family of families) {
+      const table = sql.table(TABLES[family]);
+      const found = await sql<{ id: string }>`SELECT id FROM ${table} WHERE workspace = ${workspace}
+        AND (id = ${value} OR code_folded = ${fold(value)})`.execute(context.store.db);
+      id ??= found.rows[0]?.id;
+    }
+    if (!id)
+      throw badRequest(`${spec.name}.${name}: there is no ${families.join(' or ')} '${value}' in this workspace.`);
+    row[name] = id;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -130,7 +169,10 @@ export async function create(context: EventContext, spec: EntityTypeSpec): Promi
   if (Object.keys(data).length === 0) throw badRequest(`A new ${spec.name} needs data.`);
   const now = new Date().toISOString();
   const { caller } = context;
-  const prepared = await prepare(context, spec, data, columnsOf(spec, data, 'create'));
+  const given = columnsOf(spec, data, 'create');
+  await resolveReferences(context, spec, given);
+  const prepared = await prepare(context, spec, data, given);
+  await checkWrite(context, spec, prepared.row);
   const row: Row = {
     id: newId(),
     workspace: caller.workspace.id,
@@ -170,7 +212,7 @@ async function presentOne(context: EventContext, spec: EntityTypeSpec, id: strin
   const row = await sql<Row>`SELECT * FROM ${sql.table(TABLES[spec.family])} WHERE id = ${id}`.execute(
     context.store.db,
   );
-  return present(context.store, spec, row.rows, readableAttributes(spec, context.caller.user.role));
+  return present(context, spec, row.rows, readableAttributes(spec, context.caller.user.role));
 }
 
 /** A code made from a name: lowercase letters, digits and dashes. */
@@ -449,7 +491,7 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
   const name =
     (row.name as string | undefined) ?? (row.code as string | undefined) ?? lastSegment(first.source.end.path);
   // The parent is a queue or a delivery; either way a job the caller can see.
-  if (row.parent !== undefined) await visibleRow(context, typeNamed(row.parent === null ? 'queue' : 'job'), row.parent);
+  if (typeof row.parent === 'string') await visibleJob(context, row.parent);
   if (data.append === true) {
     const existing = await sql<{ id: string }>`SELECT id FROM jobs WHERE workspace = ${caller.workspace.id} AND type = 1
       AND "user" = ${caller.user.id} AND code_folded = ${fold(String(name))} AND archived IS NULL
@@ -571,9 +613,6 @@ async function prepareAcl(context: EventContext, row: Row): Promise<Prepared> {
   const read = row.read === undefined ? 1 : row.read;
   const write = row.write === undefined ? 1 : row.write;
   if (read === 0 && write === 0) throw badRequest('An ACL must grant read, write or both.');
-  await checkOwnership(typeNamed('acl'), context.caller, { entity: `user:${user}` }, (id) =>
-    roleOf(context.store.db, id),
-  );
   const existing = await sql<{ id: string }>`SELECT id FROM acls WHERE workspace = ${context.caller.workspace.id}
     AND entity = ${`user:${user}`} AND target = ${`share:${share}`} AND archived IS NULL`.execute(context.store.db);
   return {
@@ -601,11 +640,19 @@ function normaliseAclPath(path: unknown): string {
   return text === '' ? '/' : text;
 }
 
+/** The job whose tasks a call changes: the caller must see it and may edit it. */
+async function writableJob(context: EventContext, id: unknown): Promise<Row> {
+  const { spec, row } = await visibleJob(context, id);
+  if (spec.name === 'queue') throw badRequest('A queue has no tasks: give the id of a transfer, delivery or request.');
+  checkRole(spec, context.caller, 'edit');
+  await checkWrite(context, spec, row);
+  return row;
+}
+
 /** task/create: tasks added to a job (the envelope's id); one with the same ends as an existing task retries it. */
 async function createTasks(context: EventContext): Promise<Row[]> {
   const { caller, store, envelope } = context;
-  const job = await visibleRow(context, typeNamed('job'), envelope.id);
-  await checkWrite(context, typeNamed('transfer'), job);
+  const job = await writableJob(context, envelope.id);
   const data = objectOf(envelope.data, 'task/create');
   const existing = await store.db
     .selectFrom('tasks')
@@ -651,7 +698,7 @@ async function createTasks(context: EventContext): Promise<Row[]> {
     .orderBy('uri')
     .execute();
   const spec = typeNamed('task');
-  return present(store, spec, rows as Row[], readableAttributes(spec, caller.user.role));
+  return present(context, spec, rows as Row[], readableAttributes(spec, caller.user.role));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -665,6 +712,7 @@ export async function edit(context: EventContext, spec: EntityTypeSpec): Promise
   const stored = await visibleRow(context, spec, context.envelope.id);
   await checkWrite(context, spec, stored);
   const changes = columnsOf(spec, data, 'edit');
+  await resolveReferences(context, spec, changes);
   if (spec.name === 'user' && changes.role !== undefined && context.caller.user.role !== 'admin') {
     throw new HttpError(403, 'Permission denied: only an admin may change roles.');
   }
@@ -715,7 +763,7 @@ function notSubmittable(spec: EntityTypeSpec): HttpError {
 /** task/edit: a list of changes to tasks of the job in the envelope's id, each task named by `id` or `uri`. */
 async function editTasks(context: EventContext): Promise<Row[]> {
   const { store, envelope, caller } = context;
-  const job = await visibleRow(context, typeNamed('job'), envelope.id);
+  const job = await writableJob(context, envelope.id);
   const spec = typeNamed('task');
   const changes = Array.isArray(envelope.data) ? envelope.data : [envelope.data];
   const tasks = await store.db
@@ -749,7 +797,7 @@ async function editTasks(context: EventContext): Promise<Row[]> {
       updates.map((u) => u.id),
     )
     .execute();
-  return present(store, spec, rows as Row[], readableAttributes(spec, caller.user.role));
+  return present(context, spec, rows as Row[], readableAttributes(spec, caller.user.role));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -765,6 +813,7 @@ export async function remove(context: EventContext, spec: EntityTypeSpec): Promi
   if (spec.name === 'workspace') throw new HttpError(403, 'A workspace cannot be deleted through the API.');
   const stored = await visibleRow(context, spec, context.envelope.id);
   await checkWrite(context, spec, stored);
+  if (spec.name === 'user' && stored.id === context.caller.user.id) throw badRequest('You cannot delete yourself.');
   if (stored.main === 1 || stored.default === 1) {
     throw new HttpError(409, `The ${stored.main === 1 ? 'main site' : `default ${spec.name}`} cannot be deleted.`);
   }
