@@ -196,9 +196,21 @@ function positive(sql: Writer, test: Test, on: Operand): void {
       }
       return;
     }
-    case 'like':
+    case 'like': {
+      // LIKE uses no index, but a range on the pattern's fixed start does; it says nothing LIKE does not.
+      const prefix = test.pattern.pieces[0] as string;
+      const end = prefix && prefixEnd(prefix);
+      if (end) {
+        sql.text(`(${dialect.orderText(folded)} >= `).value(prefix);
+        sql
+          .text(` AND ${dialect.orderText(folded)} < `)
+          .value(end)
+          .text(' AND ');
+      }
       sql.text(`${folded} LIKE `).value(likePattern(test.pattern)).text(` ESCAPE '\\'`);
+      if (end) sql.text(')');
       return;
+    }
     case 'contains':
       dialect.contains(sql, folded, test.text);
       return;
@@ -242,6 +254,18 @@ const SPAN_BOUNDS: Readonly<Record<Ordering, readonly [string, 'start' | 'end']>
   '>': ['>=', 'end'],
   '>=': ['>=', 'start'],
 };
+
+/**
+ * The least string, in code point order, above every string that starts with `prefix`: its last character
+ * replaced by the next one (skipping the surrogates, which are no characters); undefined when there is none.
+ */
+function prefixEnd(prefix: string): string | undefined {
+  const characters = Array.from(prefix);
+  const last = (characters.pop() as string).codePointAt(0) as number;
+  if (last === 0x10ffff) return undefined;
+  const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+  return characters.join('') + String.fromCodePoint(next);
+}
 
 function likePattern({ pieces }: Wildcard): string {
   return pieces.map((piece) => piece.replace(/[\\%_]/g, (c) => `\\${c}`)).join('%');

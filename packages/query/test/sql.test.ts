@@ -199,6 +199,11 @@ describe('indexes', () => {
     expect(plan('code = "weekly backup"')).toMatch(/USING (COVERING )?INDEX transfers_code/);
     expect(plan('status in (done, failed)')).toMatch(/USING (COVERING )?INDEX transfers_status/);
     expect(plan('code contains backup')).toMatch(/^SCAN transfers/);
+    // A wildcard with a fixed start is also a range on it, which the index serves.
+    expect(plan('code = "weekly*"')).toMatch(
+      /^SEARCH transfers USING (COVERING )?INDEX transfers_code \(.+>\? AND .+<\?\)/,
+    );
+    expect(plan('code = "*backup"')).toMatch(/^SCAN transfers/);
   });
 
   it.skipIf(!pgDb)('lets PostgreSQL use an index for equality on a folded expression or a folded column', async () => {

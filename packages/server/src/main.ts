@@ -7,15 +7,9 @@ import { startServer } from './server.js';
 /** `npm start` / `accsyn server start`: runs the workspace server until SIGTERM or SIGINT. */
 async function main(): Promise<void> {
   const config = readConfig(process.argv.slice(2), process.env);
-  const logger = pino({ level: process.env.ACCSYN_LOG_LEVEL ?? 'info', redact: ['req.headers.authorization'] });
+  const logger = pino({ level: process.env.ACCSYN_LOG_LEVEL ?? 'info' });
   const server = await startServer(config, logger);
-  const created = server.bootstrapped;
-  if (created) {
-    const file = join(config.dataDir, 'admin.env');
-    const key = created.generated ? `\n  API key:    ${created.apiKey}   (shown once; also in ${file})` : '';
-    process.stdout.write(`Created workspace '${created.workspace}' with admin ${created.admin}.${key}\n`);
-  }
-  process.stdout.write(`listening on ${server.url}\n`);
+  // Handlers first: whoever reads the line below may signal at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -31,6 +25,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  const created = server.bootstrapped;
+  if (created) {
+    const file = join(config.dataDir, 'admin.env');
+    const key = created.generated ? `\n  API key:    ${created.apiKey}   (shown once; also in ${file})` : '';
+    process.stdout.write(`Created workspace '${created.workspace}' with admin ${created.admin}.${key}\n`);
+  }
+  process.stdout.write(`listening on ${server.url}\n`);
 }
 
 main().catch((error) => {

@@ -37,6 +37,16 @@ export const SUBTYPE_COLUMN: Partial<Record<Family, string>> = { job: 'type', sh
 
 const FOLDED = new Set(['code', 'name']);
 
+/**
+ * Attributes whose stored text is lowercase already (ids, references, parties, statuses, roles): a query compares
+ * them with the column as it is, which an index serves, instead of folding every row.
+ */
+function storedLowercase(name: string, attribute: AttributeSpec): boolean {
+  return attribute.type === 'ref' || attribute.type === 'party' || LOWERCASE.has(name);
+}
+
+const LOWERCASE = new Set(['id', 'status', 'role', 'entity', 'target']);
+
 export type Row = Record<string, unknown>;
 
 /** An entity type, by the name a uri or query gives it; an unknown one is a 400 that names the known ones. */
@@ -68,7 +78,7 @@ export function querySchema(spec: EntityTypeSpec): Schema {
     const entry: Attribute = {
       type,
       column: name,
-      ...(FOLDED.has(name) ? { folded: `${name}_folded` } : {}),
+      ...(FOLDED.has(name) ? { folded: `${name}_folded` } : storedLowercase(name, attribute) ? { folded: name } : {}),
       ...(name === 'id' || name === 'created' || name === 'modified' ? { required: true } : {}),
     };
     schema[name] = entry;
@@ -126,7 +136,7 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
       if (attribute.values && !attribute.values.includes(value.toLowerCase())) {
         throw wrong(`one of ${attribute.values.join(', ')}`);
       }
-      return attribute.values ? value.toLowerCase() : value;
+      return attribute.values || storedLowercase(name, attribute) ? value.toLowerCase() : value;
   }
 }
 
