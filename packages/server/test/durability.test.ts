@@ -118,7 +118,7 @@ describe('kill -9', () => {
     // Only the kill may fail a create: a connection reset, never a refusal.
     for (const outcome of outcomes) {
       if (outcome.status === 'rejected')
-        expect(String(outcome.reason)).toMatch(/ECONNRESET|socket hang up|ECONNREFUSED/);
+        expect(String(outcome.reason)).toMatch(/ECONNRESET|EPIPE|socket hang up|ECONNREFUSED/);
     }
     expect(acknowledged.length).toBeGreaterThanOrEqual(30);
     expect(acknowledged.length).toBeLessThan(120);

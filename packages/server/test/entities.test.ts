@@ -245,6 +245,28 @@ describe('bad input', () => {
     expect(String(reply.json.message)).toContain('(at 15)');
   });
 
+  it('refuses nulls, out-of-range pages, a parent where there is none and deep nesting, by name', async () => {
+    const cases: [Promise<import('./support/raw.js').Reply>, number, string][] = [
+      [admin.create('queue', { name: 'q', status: null }), 400, 'queue.status cannot be null.'],
+      [admin.find('Transfer', { limit: 1e20 }), 400, 'find: limit must be a whole number from 0 to 9007199254740991.'],
+      [
+        admin.find('User', { parent: '000000000000000000000000' }),
+        400,
+        'find: a user has no parent; leave parent out.',
+      ],
+      [admin.create('queue', { name: ['x'] }), 400, 'queue.name must be text, not a list.'],
+      [
+        admin.create('queue', { name: 'q', metadata: JSON.parse('['.repeat(100) + ']'.repeat(100)) }),
+        400,
+        'the envelope nests lists and objects more than 64 deep',
+      ],
+    ];
+    for (const [reply, status, message] of cases) {
+      const answer = await reply;
+      expect([answer.status, answer.json.message]).toEqual([status, message]);
+    }
+  });
+
   it('names unknown entity types and operations', async () => {
     const type = await admin.find('Transfr');
     expect(type.json.message).toBe('Unknown entity type \'transfr\': see find("entitytypes").');

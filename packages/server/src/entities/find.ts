@@ -44,7 +44,9 @@ export function findOptions(data: unknown): FindOptions {
   const count = (name: string) => {
     const value = object[name];
     if (value === undefined || value === null) return undefined;
-    if (!Number.isInteger(value) || (value as number) < 0) throw badRequest(`find: ${name} must be a whole number.`);
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      throw badRequest(`find: ${name} must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}.`);
+    }
     return value as number;
   };
   const parent = object.parent;
@@ -87,8 +89,7 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
     conditions.push(sql`e.id = ${envelope.id}`);
   } else {
     conditions.push(...scope(spec, options, context.config.archiveAfterDays));
-    if (options.parent)
-      conditions.push(spec.family === 'task' ? sql`e.job = ${options.parent}` : sql`e.parent = ${options.parent}`);
+    if (options.parent) conditions.push(sql`${sql.ref(`e.${parentColumn(spec)}`)} = ${options.parent}`);
     // find_one("User") with no condition is the caller's own profile, as the page promises.
     if (spec.name === 'user' && options.single && !envelope.query) conditions.push(sql`e.id = ${caller.user.id}`);
   }
@@ -100,6 +101,13 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
     ${options.limit ? sql`LIMIT ${options.limit}` : dialect === 'sqlite' ? sql`LIMIT -1` : sql``}
     ${options.skip ? sql`OFFSET ${options.skip}` : sql``}`.execute(store.db);
   return present(context, spec, rows.rows, attributes);
+}
+
+/** The column that holds an entity's parent: a task's job, a job's queue or delivery, a share's volume. */
+function parentColumn(spec: EntityTypeSpec): string {
+  if (spec.family === 'task') return 'job';
+  if (spec.attributes.parent) return 'parent';
+  throw badRequest(`find: a ${spec.name} has no parent; leave parent out.`);
 }
 
 /** The caller's query as SQL over the table aliased `e`, its references resolved. */

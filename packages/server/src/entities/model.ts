@@ -114,9 +114,12 @@ export function toWire(attribute: AttributeSpec, value: unknown): unknown {
 /** A value from the wire as it is stored; throws a 400 naming the attribute when it has the wrong type. */
 export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): unknown {
   const attribute = spec.attributes[name] as AttributeSpec;
-  if (value === null) return null;
+  if (value === null) {
+    if (attribute.required || NOT_NULL.has(name)) throw new HttpError(400, `${spec.name}.${name} cannot be null.`);
+    return null;
+  }
   const wrong = (expected: string) =>
-    new HttpError(400, `${spec.name}.${name} must be ${expected}, not ${JSON.stringify(value)}.`);
+    new HttpError(400, `${spec.name}.${name} must be ${expected}, not ${describe(value)}.`);
   switch (attribute.type) {
     case 'number':
       if (typeof value !== 'number' || !Number.isFinite(value)) throw wrong('a number');
@@ -138,6 +141,18 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
       }
       return attribute.values || storedLowercase(name, attribute) ? value.toLowerCase() : value;
   }
+}
+
+/** Attributes every entity that has them must hold, beside the required ones. */
+const NOT_NULL = new Set(['code', 'name', 'status', 'role', 'priority', 'path', 'read', 'write']);
+
+/** A value as an error message shows it: short text as it is, anything else by its kind. */
+function describe(value: unknown): string {
+  if (typeof value === 'string')
+    return value.length <= 40 ? JSON.stringify(value) : `a text of ${value.length} characters`;
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
 }
 
 /** The folded copies of code and name that a row keeps beside them. */

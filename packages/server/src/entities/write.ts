@@ -442,8 +442,9 @@ async function taskSpecs(
             destination: job.destination === undefined ? task : joinPath(job.destination, task),
           }
         : (task as Record<string, unknown>);
-    if (typeof pair !== 'object' || pair === null)
+    if (typeof pair !== 'object' || pair === null || Array.isArray(pair)) {
       throw badRequest(`${what} must be a path or {"source", "destination"}.`);
+    }
     const source = pair.source ?? job.source;
     const destination = pair.destination ?? job.destination;
     const label = (end: string) => (what ? `${what}.${end}` : end);

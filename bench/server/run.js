@@ -1,0 +1,363 @@
+// The server's benchmark: the real server, a child process on loopback, answering two transfer finds over HTTP on a
+// database of 100,000 transfers, against a bare fastify route answering the same bytes in another child process, in
+// the same run. `npm run bench:server`.
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fold } from 'accsyn-query';
+import autocannon from 'autocannon';
+import Database from 'better-sqlite3';
+import { authorizationHeader, encodeEnvelope, queryStringOf } from '../../packages/protocol/dist/index.js';
+import { writeResults } from '../results.js';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
+const SECONDS = 5;
+const WORKSPACE = 'bench';
+const ADMIN = 'admin@bench.test';
+// A fixed key of 64 letters and digits, as the server generates them; the server is on loopback and lives minutes.
+const API_KEY = 'BenchKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU';
+const THREE_CLAUSES = `status=paused and name='x 5*' and user=${ADMIN}`;
+const SERVER = new URL('../../packages/server/dist/main.js', import.meta.url).pathname;
+const BARE = new URL('./bare.js', import.meta.url).pathname;
+
+// --- child processes, always stopped ----------------------------------------------------------------------------
+
+const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-bench-server-'));
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** Starts `node <args>` with its output in a log file; resolves when it prints `listening on <url>`. */
+async function start(name, args, env = {}) {
+  const log = join(dataDir, `${name}.log`);
+  const fd = openSync(log, 'w');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  closeSync(fd);
+  children.add(child);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    children.delete(child);
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = readFileSync(log, 'utf8');
+    const url = /^listening on (\S+)$/m.exec(text)?.[1];
+    if (url) return { child, url, log };
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not start:\n${text.slice(-2000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Asks a child to stop, as an operator would; kills it when it has not gone in 10 s. */
+async function stop({ child }) {
+  if (!children.has(child)) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** Resident and peak resident memory of a process, in bytes (Linux). */
+function memoryOf(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+// --- the database: 100,000 transfers as transfer/create writes them ---------------------------------------------
+
+/** A whole number below `n` from a seeded generator (mulberry32), so that every run writes the same rows. */
+let random = 42;
+const next = (n) => {
+  random = (random + 0x6d2b79f5) | 0;
+  let t = Math.imul(random ^ (random >>> 15), 1 | random);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
+};
+
+/** An entity id as `newId` makes it: 4 bytes of seconds, then 8 random bytes, in hex. */
+const idAt = (ms) =>
+  Math.floor(ms / 1000)
+    .toString(16)
+    .padStart(8, '0') + randomBytes(8).toString('hex');
+
+const STATUSES = ['waiting', 'paused', 'running', 'failed'];
+const TASK_STATUS = { waiting: 'queued', paused: 'queued', running: 'executing', failed: 'failed' };
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+
+/**
+ * Writes ROWS transfers, each with its task, in one transaction: the columns and values of `prepareTransfer` and
+ * `create` for `{name, status, source: 'renders/<name>.mov', destination: 'admin@bench.test:/in/'}`. Answers the
+ * id of the middle transfer and how many rows the three-clause query should find.
+ */
+function seed(file) {
+  const db = new Database(file);
+  const one = (text, ...parameters) => db.prepare(text).get(...parameters)?.id;
+  const workspace = one('SELECT id FROM workspaces WHERE code_folded = ?', WORKSPACE);
+  const admin = one('SELECT id FROM users WHERE workspace = ? AND code_folded = ?', workspace, ADMIN);
+  const site = one('SELECT id FROM sites WHERE workspace = ? AND main = 1 AND archived IS NULL', workspace);
+  const volume = one(
+    `SELECT id FROM shares WHERE workspace = ? AND type = 'volume' AND "default" = 1 AND archived IS NULL`,
+    workspace,
+  );
+  const queue = one(
+    'SELECT id FROM jobs WHERE workspace = ? AND type = 2 AND "default" = 1 AND archived IS NULL',
+    workspace,
+  );
+  const job = db.prepare(`INSERT INTO jobs (id, workspace, created, creator, modified, modifier, status, priority, name,
+    code, source, destination, "user", queue, progress, size, speed, settings, type, code_folded, name_folded)
+    VALUES (?, ?, ?, ?, ?, ?, ?, 500, ?, ?, ?, ?, ?, ?, 0, NULL, -1, NULL, 1, ?, ?)`);
+  const task = db.prepare(`INSERT INTO tasks (id, workspace, job, uri, status, priority, source, destination, created,
+    modified) VALUES (?, ?, ?, '0', ?, 500, ?, ?, ?, ?)`);
+  const destination = JSON.stringify({
+    path: '/in/',
+    path_abs_final: null,
+    user: admin,
+    client: null,
+    site: null,
+    v: null,
+    s: null,
+  });
+  const first = Date.now() - ROWS * 1000;
+  let middle;
+  let expected = 0;
+  db.transaction(() => {
+    for (let i = 0; i < ROWS; i++) {
+      const letter = LETTERS[next(26)];
+      const name = `${next(2) === 0 ? letter : letter.toUpperCase()} ${next(2500)}`;
+      const status = STATUSES[next(4)];
+      const at = first + i * 1000;
+      const created = new Date(at).toISOString();
+      const id = idAt(at);
+      const source = { path: `renders/${name}.mov`, path_abs_final: null, user: null, client: null, site };
+      job.run(
+        id,
+        workspace,
+        created,
+        admin,
+        created,
+        admin,
+        status,
+        name,
+        name,
+        `workspace:${workspace}`,
+        `user:${admin}`,
+        admin,
+        queue,
+        fold(name),
+        fold(name),
+      );
+      task.run(
+        randomUUID(),
+        workspace,
+        id,
+        TASK_STATUS[status],
+        JSON.stringify({ ...source, v: volume, s: volume }),
+        destination,
+        created,
+        created,
+      );
+      if (i === Math.floor(ROWS / 2)) middle = id;
+      if (status === 'paused' && fold(name).startsWith('x 5')) expected++;
+    }
+  })();
+  db.close();
+  return { middle, expected };
+}
+
+// --- the wire, as the official client speaks it ----------------------------------------------------------------
+
+const headers = {
+  Authorization: authorizationHeader(ADMIN, API_KEY),
+  'X-Accsyn-Workspace': WORKSPACE,
+  'X-Accsyn-Device': 'PythonAPI v3.3.0-0 @ linux bench(posix)',
+  Accept: '*/*',
+};
+
+/** One request with the client's headers; a body goes with no Content-Type, as Python requests sends a str. */
+function send(base, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const extra = body === undefined ? {} : { 'Content-Length': Buffer.byteLength(body) };
+    const request = httpRequest(new URL(path, base), { method, headers: { ...headers, ...extra } }, (response) => {
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+async function login(base) {
+  const reply = await send(base, 'PUT', '/api/v3/api/login', '{}');
+  if (reply.status !== 200) throw new Error(`login failed: ${reply.status} ${reply.text}`);
+  return JSON.parse(reply.text).result.session_id;
+}
+
+/** The path of a GET event: the envelope in the client's field order, percent-encoded as the whole query string. */
+function eventPath(session, uri, data, query) {
+  const envelope = encodeEnvelope({
+    audience: 'api',
+    workspace: WORKSPACE,
+    eid: randomUUID(),
+    session,
+    uri,
+    ident: ADMIN,
+    created: new Date().toISOString().slice(0, 19),
+    hostname: 'bench',
+    data,
+    query,
+  });
+  return `/api/v3/event?${queryStringOf(envelope)}`;
+}
+
+async function result(base, path) {
+  const reply = await send(base, 'GET', path);
+  if (reply.status !== 200) throw new Error(`GET ${path.slice(0, 60)}... answered ${reply.status}: ${reply.text}`);
+  return { rows: JSON.parse(reply.text).result, body: reply.text };
+}
+
+// --- load ---------------------------------------------------------------------------------------------------------
+
+/** Percentile of sorted values, nearest rank. */
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+/**
+ * One bounded autocannon run (10 connections, no pipelining): requests per second, and p50/p99 over every
+ * response's own time (autocannon's histogram keeps whole milliseconds only). `rate` caps requests per second.
+ */
+function load(base, path, seconds, rate) {
+  return new Promise((resolve, reject) => {
+    const times = [];
+    const instance = autocannon(
+      {
+        url: base,
+        requests: [{ method: 'GET', path, headers }],
+        connections: 10,
+        pipelining: 1,
+        duration: seconds,
+        timeout: 10,
+        ...(rate ? { overallRate: rate } : {}),
+      },
+      (error, outcome) => {
+        if (error) return reject(error);
+        const bad = outcome.errors + outcome.timeouts + outcome.non2xx;
+        if (bad > 0) return reject(new Error(`${bad} failed requests (${outcome.non2xx} not 2xx) at ${base}`));
+        times.sort((a, b) => a - b);
+        resolve({
+          rate: outcome.requests.average,
+          count: times.length,
+          p50: percentile(times, 50),
+          p99: percentile(times, 99),
+        });
+      },
+    );
+    instance.on('response', (_client, _status, _bytes, time) => times.push(time));
+  });
+}
+
+/** Warm-up, saturation, then half the saturation rate. */
+async function measure(base, path) {
+  await load(base, path, 1);
+  const saturated = await load(base, path, SECONDS);
+  const half = await load(base, path, SECONDS, Math.floor(saturated.rate / 2));
+  return { saturated, half };
+}
+
+// --- the run ------------------------------------------------------------------------------------------------------
+
+const serverArgs = [SERVER, '--port', '0', '--data-dir', dataDir];
+const serverEnv = {
+  ACCSYN_BOOTSTRAP_WORKSPACE: WORKSPACE,
+  ACCSYN_BOOTSTRAP_ADMIN: ADMIN,
+  ACCSYN_BOOTSTRAP_API_KEY: API_KEY,
+};
+
+const database = join(dataDir, 'accsyn.db');
+await stop(await start('server-bootstrap', serverArgs, serverEnv));
+const seedStart = performance.now();
+const { middle, expected } = seed(database);
+const seedSeconds = (performance.now() - seedStart) / 1000;
+const databaseBytes = statSync(database).size;
+
+const server = await start('server', serverArgs, serverEnv);
+const idle = memoryOf(server.child.pid);
+const session = await login(server.url);
+const targets = [
+  { name: 'find by id', path: eventPath(session, 'transfer/find', {}, `id=${middle}`) },
+  { name: 'find, 3 clauses', path: eventPath(session, 'transfer/find', { limit: 100 }, THREE_CLAUSES) },
+];
+for (const target of targets) Object.assign(target, await result(server.url, target.path));
+if (targets[0].rows.length !== 1 || targets[0].rows[0].id !== middle) {
+  throw new Error(`find by id answered ${targets[0].body.slice(0, 200)}`);
+}
+if (expected === 0 || targets[1].rows.length !== Math.min(expected, 100)) {
+  throw new Error(`the three-clause find answered ${targets[1].rows.length} rows, the database holds ${expected}`);
+}
+
+const answers = join(dataDir, 'answers.json');
+writeFileSync(answers, JSON.stringify(Object.fromEntries(targets.map((t) => [t.path, t.body]))));
+const bare = await start('bare', [BARE, answers]);
+for (const target of targets) {
+  const same = await send(bare.url, 'GET', target.path);
+  if (same.text !== target.body) throw new Error(`the bare route does not answer the bytes of ${target.name}`);
+}
+
+for (const target of targets) {
+  target.server = await measure(server.url, target.path);
+  target.bare = await measure(bare.url, target.path);
+}
+const loaded = memoryOf(server.child.pid);
+await stop(bare);
+await stop(server);
+
+// --- report -------------------------------------------------------------------------------------------------------
+
+const rate = (x) => Math.round(x).toLocaleString('en');
+const ms = (x) => `${x.toFixed(2)} ms`;
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const verdict = (ok) => (ok ? '**pass**' : '**FAIL**');
+const [byId, threeClauses] = targets;
+const byIdRatio = byId.server.saturated.rate / byId.bare.saturated.rate;
+const peak = Math.max(idle.peak, loaded.peak);
+const lines = [
+  `Rows: ${ROWS.toLocaleString('en')} transfers with one task each, written in ${seedSeconds.toFixed(1)} s as \`transfer/create\` writes them (statuses waiting, paused, running, failed; SQLite file ${mb(databaseBytes)}). The server is \`packages/server/dist/main.js\` at its default log level (info, to a file); the baseline is a bare fastify route (\`bench/server/bare.js\`) answering the same request line with the same bytes. Each in its own process; autocannon in a third, 10 connections, no pipelining, ${SECONDS} s per run after 1 s of warm-up.`,
+  '',
+  `- find by id: \`transfer/find\`, \`data: {}\`, \`query: "id=${middle}"\` (the middle transfer); answer ${byId.body.length} bytes.`,
+  `- find, 3 clauses: \`transfer/find\`, \`data: {limit: 100}\`, \`query: "${THREE_CLAUSES}"\`; ${threeClauses.rows.length} rows, answer ${threeClauses.body.length.toLocaleString('en')} bytes.`,
+  '',
+  '| target | req/s | p50 | p99 | p99 at half load | baseline req/s | ratio |',
+  '|---|---|---|---|---|---|---|',
+  ...targets.map(
+    (t) =>
+      `| ${t.name} | ${rate(t.server.saturated.rate)} | ${ms(t.server.saturated.p50)} | ${ms(t.server.saturated.p99)} | ${ms(t.server.half.p99)} (p50 ${ms(t.server.half.p50)}, ${rate(t.server.half.rate)} req/s) | ${rate(t.bare.saturated.rate)} | **${(t.server.saturated.rate / t.bare.saturated.rate).toPrecision(2)}x** |`,
+  ),
+  '',
+  `Baseline latencies: ${targets.map((t) => `${t.name} p50 ${ms(t.bare.saturated.p50)}, p99 ${ms(t.bare.saturated.p99)}, p99 at half load ${ms(t.bare.half.p99)}`).join('; ')}.`,
+  '',
+  `Server memory (VmRSS): ${mb(idle.rss)} after starting on the seeded database, ${mb(loaded.rss)} after the load; peak (VmHWM) ${mb(peak)}.`,
+  '',
+  'Latencies are each response’s own time; “half load” is autocannon’s `overallRate` at half the measured saturation, which it meets by letting each connection send its share of a second back to back, then wait.',
+  '',
+  '### Targets',
+  '',
+  `- find by id at ≥ 50% of the bare route’s throughput: ${(byIdRatio * 100).toFixed(1)}% — ${verdict(byIdRatio >= 0.5)}`,
+  ...targets.map(
+    (t) =>
+      `- p99 under 10 ms at half of saturation, ${t.name}: ${ms(t.server.half.p99)} — ${verdict(t.server.half.p99 < 10)}`,
+  ),
+  `- under 150 MB resident with ${ROWS.toLocaleString('en')} transfers (peak VmHWM): ${mb(peak)} — ${verdict(peak < 150e6)}`,
+];
+writeResults('server', 'Server over HTTP (`bench/server/run.js`)', lines);
+console.log(lines.join('\n'));
