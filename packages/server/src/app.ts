@@ -12,7 +12,13 @@ import {
   WORKSPACE_HEADER,
 } from 'accsyn-protocol';
 import { QueryError } from 'accsyn-query';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { authenticateEvent, type Headers, login } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import { dispatch } from './events.js';
@@ -42,27 +48,12 @@ export function buildApp({ store, config, logger }: AppOptions): FastifyInstance
     bodyLimit: config.bodyLimit,
     forceCloseConnections: 'idle',
     genReqId: () => randomUUID(),
-    // One line per request, written below: fastify's own lines would log the URL, and a GET event's URL holds the
-    // whole envelope, session id included.
-    disableRequestLogging: true,
+    logController: new RequestLog(),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   // The official client sends JSON bodies with no Content-Type at all: read every body as text, parse it ourselves.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        path: request.url.split('?')[0],
-        uri: eventUris.get(request),
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
-  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -100,6 +91,26 @@ export function buildApp({ store, config, logger }: AppOptions): FastifyInstance
 
 /** The uri of each event being answered, for its log line. */
 const eventUris = new WeakMap<FastifyRequest, string>();
+
+/**
+ * One line per request, when it is answered. Fastify's own lines would log the URL, and a GET event's URL holds the
+ * whole envelope, session id included: ours logs the path and the event's uri.
+ */
+class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: request.method,
+      path: request.url.split('?')[0],
+      uri: eventUris.get(request),
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    };
+    if (error) request.log.error({ ...line, err: error }, 'request failed');
+    else request.log.info(line, 'request');
+  }
+}
 
 function headersOf(request: FastifyRequest): Headers {
   const workspace = request.headers[WORKSPACE_HEADER.toLowerCase()];

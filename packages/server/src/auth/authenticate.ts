@@ -1,4 +1,5 @@
 import { type Envelope, parseAuthorization } from 'accsyn-protocol';
+import { fold } from 'accsyn-query';
 import { unauthorized } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import type { UserRow, WorkspaceRow } from '../store/tables.js';
@@ -54,18 +55,16 @@ export async function authenticateEvent(
   const code = headers.workspace ?? envelope.workspace;
   if (!envelope.session || !code) throw unauthorized('Log in before sending events: the envelope has no session.');
   const found = await store.session(envelope.session, now.toISOString());
-  const workspace = await store.workspaceByCode(code);
   const valid =
     found !== undefined &&
-    workspace !== undefined &&
-    found.session.workspace === workspace.id &&
-    (envelope.workspace === undefined || envelope.workspace.toLowerCase() === workspace.code_folded) &&
-    found.user.code_folded === username.toLowerCase() &&
+    found.workspace.code_folded === fold(code) &&
+    (envelope.workspace === undefined || fold(envelope.workspace) === found.workspace.code_folded) &&
+    found.user.code_folded === fold(username) &&
     isActive(found.user);
   if (!valid || !keyMatches(apiKey, found.keyHash)) {
     throw unauthorized('Authentication failed: the session is unknown or ended, or does not match the credentials.');
   }
-  return { workspace, user: found.user, session: found.session.id };
+  return { workspace: found.workspace, user: found.user, session: found.session.id };
 }
 
 function isActive(user: UserRow): boolean {

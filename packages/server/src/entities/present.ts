@@ -86,15 +86,18 @@ async function lookUpNames(
       else if (HR_FAMILY[base]) want(HR_FAMILY[base], row[base]);
     }
   }
+  // One query for every family, so that a page costs one round trip whatever it refers to.
+  const lookups = [...wanted]
+    .filter(([family]) => TABLES[family] && family !== 'task' && family !== 'acl')
+    .map(([family, ids]) => {
+      const label = family === 'job' ? sql.ref('name') : sql.ref('code');
+      const inWorkspace = family === 'workspace' ? sql`id = ${workspace}` : sql`workspace = ${workspace}`;
+      return sql`SELECT id, ${label} AS label FROM ${sql.table(TABLES[family])}
+        WHERE id IN (${sql.join([...ids])}) AND ${inWorkspace}`;
+    });
   const names: Names = new Map();
-  for (const [family, ids] of wanted) {
-    const table = TABLES[family];
-    if (!table || family === 'task' || family === 'acl') continue;
-    const label = family === 'job' ? sql.ref('name') : sql.ref('code');
-    const inWorkspace = family === 'workspace' ? sql`id = ${workspace}` : sql`workspace = ${workspace}`;
-    const found = await sql<{ id: string; label: string }>`SELECT id, ${label} AS label FROM ${sql.table(table)}
-      WHERE id IN (${sql.join([...ids])}) AND ${inWorkspace}`.execute(store.db);
-    for (const row of found.rows) names.set(row.id, row.label);
-  }
+  if (lookups.length === 0) return names;
+  const found = await sql<{ id: string; label: string }>`${sql.join(lookups, sql` UNION ALL `)}`.execute(store.db);
+  for (const row of found.rows) names.set(row.id, row.label);
   return names;
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fold, registerSqliteFunctions } from 'accsyn-query';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely';
 import { migrate } from './migrations.js';
 import type { ApiKeyRow, SessionRow, Tables, UserRow, WorkspaceRow } from './tables.js';
 
@@ -82,38 +82,72 @@ export class Store {
     await this.db.insertInto('sessions').values(row).execute();
   }
 
-  /** A session with its user and its key's hash, when the session exists and its key is still live. */
-  async session(id: string, now: string): Promise<{ session: SessionRow; user: UserRow; keyHash: string } | undefined> {
+  /** A session with its workspace, its user and its key's hash, when the session exists and its key is still live. */
+  async session(
+    id: string,
+    now: string,
+  ): Promise<{ session: SessionRow; workspace: WorkspaceRow; user: UserRow; keyHash: string } | undefined> {
     const row = await this.db
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user')
       .innerJoin('api_keys', 'api_keys.id', 'sessions.api_key')
+      .innerJoin('workspaces', 'workspaces.id', 'sessions.workspace')
       .where('sessions.id', '=', id)
       .where('api_keys.revoked', 'is', null)
       .where((eb) => eb.or([eb('api_keys.expires', 'is', null), eb('api_keys.expires', '>', now)]))
       .select([
-        'sessions.id as session_id',
-        'sessions.workspace as session_workspace',
         'sessions.api_key as session_api_key',
         'sessions.created as session_created',
         'api_keys.hash as key_hash',
+        'workspaces.code as workspace_code',
+        'workspaces.code_folded as workspace_code_folded',
+        'workspaces.name as workspace_name',
+        'workspaces.created as workspace_created',
+        'workspaces.modified as workspace_modified',
       ])
       .selectAll('users')
       .executeTakeFirst();
     if (!row) return undefined;
-    const { session_id, session_workspace, session_api_key, session_created, key_hash, ...user } = row;
+    const { session_api_key, session_created, key_hash, ...rest } = row;
+    const { workspace_code, workspace_code_folded, workspace_name, workspace_created, workspace_modified, ...user } =
+      rest;
     return {
-      session: {
-        id: session_id,
-        workspace: session_workspace,
-        user: user.id,
-        api_key: session_api_key,
-        created: session_created,
+      session: { id, workspace: user.workspace, user: user.id, api_key: session_api_key, created: session_created },
+      workspace: {
+        id: user.workspace,
+        code: workspace_code,
+        code_folded: workspace_code_folded,
+        name: workspace_name,
+        created: workspace_created,
+        modified: workspace_modified,
       },
       user,
       keyHash: key_hash,
     };
   }
+}
+
+/**
+ * The database with its prepared statements kept by SQL text: kysely prepares every query it runs, and preparing
+ * costs more than running the small queries an API call makes. Statements are reusable because better-sqlite3
+ * runs each to completion before the next; the cache is bounded, oldest out first.
+ */
+function withStatementCache(database: Database.Database, size = 500): SqliteDatabase {
+  const statements = new Map<string, Database.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (statement) {
+        statements.delete(text);
+      } else {
+        statement = database.prepare(text);
+        if (statements.size >= size) statements.delete(statements.keys().next().value as string);
+      }
+      statements.set(text, statement);
+      return statement;
+    },
+  };
 }
 
 /** Opens (creating if needed) a SQLite database file and brings its schema up to date. */
@@ -127,7 +161,7 @@ export async function openSqlite(file: string): Promise<Store> {
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   registerSqliteFunctions(database);
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrate(db as Kysely<unknown>);
   return new Store(db, 'sqlite');
 }
