@@ -23,6 +23,8 @@ import { authenticateEvent, type Headers, login } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import { dispatch } from './events.js';
 import { HttpError, notFound } from './http/errors.js';
+import { ClientGone, Limits } from './limits/limits.js';
+import type { LimitStore } from './limits/store.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -33,9 +35,12 @@ export interface AppOptions {
   readonly store: Store;
   readonly config: ServerConfig;
   readonly logger: FastifyBaseLogger | boolean;
+  /** Where the rate limits keep their counters; no limits when undefined. */
+  readonly limitStore?: LimitStore | undefined;
 }
 
-export function buildApp({ store, config, logger }: AppOptions): FastifyInstance {
+export function buildApp({ store, config, logger, limitStore }: AppOptions): FastifyInstance {
+  let limits: Limits | undefined;
   const tls = config.tls && { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
   const app = Fastify({
     loggerInstance: typeof logger === 'object' ? logger : undefined,
@@ -48,16 +53,22 @@ export function buildApp({ store, config, logger }: AppOptions): FastifyInstance
     bodyLimit: config.bodyLimit,
     forceCloseConnections: 'idle',
     genReqId: () => randomUUID(),
-    logController: new RequestLog(),
+    logController: new RequestLog((request) => limits?.clientOf(request)),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   // The official client sends JSON bodies with no Content-Type at all: read every body as text, parse it ourselves.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
+  limits = limitStore && new Limits(config.limits, config.trustProxy, limitStore, app.log);
+  limits?.install(app, tls ? 'secureConnection' : 'connection');
+  // Calls that anyone can make without credentials go through the backend throttle.
+  const throttle = (request: FastifyRequest) => limits?.throttle(request);
+
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get(MASTER_LOOKUP_PATH, async (request) => {
+    await throttle(request);
     const lookup = decodePayload({ method: 'GET', rawQuery: rawQueryOf(request) });
     const ident = typeof lookup.ident === 'string' ? lookup.ident : '';
     if (!ident || !(await store.workspaceByCode(ident))) throw notFound(`No workspace '${ident}' is served here.`);
@@ -65,6 +76,7 @@ export function buildApp({ store, config, logger }: AppOptions): FastifyInstance
   });
 
   const loginRoute = async (request: FastifyRequest) => {
+    await throttle(request);
     const caller = await login(store, headersOf(request), new Date());
     return { result: { role: caller.user.role, id: caller.user.id, session_id: caller.session } };
   };
@@ -77,12 +89,17 @@ export function buildApp({ store, config, logger }: AppOptions): FastifyInstance
     handler: async (request) => {
       const envelope = decodeEnvelope({ method: request.method, rawQuery: rawQueryOf(request), body: bodyOf(request) });
       eventUris.set(request, envelope.uri);
-      const caller = await authenticateEvent(store, headersOf(request), envelope, new Date());
+      const caller = await authenticateEvent(store, headersOf(request), envelope, new Date()).catch(async (error) => {
+        // A failed authentication costs the caller time, and in the end its window.
+        await throttle(request);
+        throw error;
+      });
       return dispatch({ store, config, caller, envelope, method: request.method as 'GET' | 'PUT' | 'POST' | 'DELETE' });
     },
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler(async (request, reply) => {
+    await throttle(request);
     reply.code(404).send({ message: `There is nothing at ${request.method} ${request.url.split('?')[0]}.` });
   });
   app.setErrorHandler((error, request, reply) => answerError(error, request, reply));
@@ -97,10 +114,15 @@ const eventUris = new WeakMap<FastifyRequest, string>();
  * whole envelope, session id included: ours logs the path and the event's uri.
  */
 class RequestLog extends LogController {
+  constructor(private readonly clientOf: (request: FastifyRequest) => string | undefined) {
+    super();
+  }
+
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const line = {
+      ip: this.clientOf(request),
       method: request.method,
       path: request.url.split('?')[0],
       uri: eventUris.get(request),
@@ -132,7 +154,16 @@ function bodyOf(request: FastifyRequest): string | undefined {
 /** Turns any error into the JSON answer of reference §1.9; what is not the caller's fault is logged with an id. */
 function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof HttpError) {
-    reply.code(error.status).send({ message: error.message, ...error.fields });
+    reply
+      .code(error.status)
+      .headers(error.headers)
+      .send({ message: error.message, ...error.fields });
+    return;
+  }
+  if (error instanceof ClientGone) {
+    // It left while it waited: there is no one to answer.
+    reply.hijack();
+    reply.raw.destroy();
     return;
   }
   if (error instanceof ProtocolError) {

@@ -17,6 +17,7 @@ export interface ServerConfig {
   readonly bodyLimit: number;
   /** Jobs finished longer ago than this many days are archived: only `archived` finds them. */
   readonly archiveAfterDays: number;
+  readonly limits: LimitsConfig;
   /** The largest request line and headers, in bytes: GET events carry their payload in the URL. */
   readonly maxHeaderSize: number;
   readonly bootstrap: {
@@ -24,6 +25,36 @@ export interface ServerConfig {
     readonly admin: string | undefined;
     readonly apiKey: string | undefined;
   };
+}
+
+/** The rate limits (reference §5.1), each of which can be set or turned off. */
+export interface LimitsConfig {
+  /** Requests per second and burst per client, by path prefix, longest prefix first. */
+  readonly edge: readonly EdgeLimit[];
+  /** Open connections per client; 0 for no cap. */
+  readonly connectionsPerClient: number;
+  /** The backend throttle of authentication and unauthenticated calls; undefined when off. */
+  readonly throttle: ThrottleConfig | undefined;
+  /** IPv6 clients are one client per network of this prefix length. */
+  readonly ipv6Prefix: number;
+  /** When Redis cannot be reached: let requests through, or answer 503. */
+  readonly redisFailure: 'open' | 'closed';
+}
+
+export interface EdgeLimit {
+  /** The policy's name in the RateLimit headers. */
+  readonly name: string;
+  readonly prefixes: readonly string[];
+  readonly rate: number;
+  readonly burst: number;
+}
+
+export interface ThrottleConfig {
+  /** Hits in the window after which calls are refused (429) rather than delayed. */
+  readonly max: number;
+  readonly windowMs: number;
+  /** The longest delay, reached at `max` hits. */
+  readonly maxDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -45,12 +76,22 @@ const SETTINGS = {
     env: 'ACCSYN_ARCHIVE_AFTER_DAYS',
     help: 'days after which a finished job is archived (default 14)',
   },
+  'limit-api': { env: 'ACCSYN_LIMIT_API', help: 'requests/s:burst per client on /api (default 30:60, or off)' },
+  'limit-graphql': { env: 'ACCSYN_LIMIT_GRAPHQL', help: 'requests/s:burst on /graphql (default 20:40, or off)' },
+  'limit-files': { env: 'ACCSYN_LIMIT_FILES', help: 'requests/s:burst on /proxy, /u, /d (default 20:40, or off)' },
+  'max-connections': { env: 'ACCSYN_MAX_CONNECTIONS', help: 'open connections per client (default 100, 0 for no cap)' },
+  throttle: {
+    env: 'ACCSYN_THROTTLE',
+    help: 'hits:window seconds:longest delay seconds of the auth throttle (default 50:300:10, or off)',
+  },
+  'ipv6-prefix': { env: 'ACCSYN_IPV6_PREFIX', help: 'IPv6 clients are grouped by this prefix length (default 64)' },
+  'redis-failure': { env: 'ACCSYN_REDIS_FAILURE', help: 'without Redis: open (let requests in) or closed (503)' },
 } as const;
 
 type Setting = keyof typeof SETTINGS;
 
 export const SETTINGS_HELP = Object.entries(SETTINGS)
-  .map(([flag, { env, help }]) => `  --${flag.padEnd(12)} ${env.padEnd(20)} ${help}`)
+  .map(([flag, { env, help }]) => `  --${flag.padEnd(18)} ${env.padEnd(25)} ${help}`)
   .join('\n');
 
 /** Reads the settings from command-line flags and the environment; throws ConfigError naming a bad one. */
@@ -86,6 +127,17 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ser
     bodyLimit: integer('body-limit', get('body-limit') ?? String(32 * 1024 * 1024), 1024, 2 ** 31),
     maxHeaderSize: 512 * 1024,
     archiveAfterDays: integer('archive-after-days', get('archive-after-days') ?? '14', 0, 36500),
+    limits: {
+      edge: [
+        edgeLimit('limit-api', get('limit-api') ?? '30:60', 'api', ['/api']),
+        edgeLimit('limit-graphql', get('limit-graphql') ?? '20:40', 'graphql', ['/graphql']),
+        edgeLimit('limit-files', get('limit-files') ?? '20:40', 'files', ['/proxy', '/u', '/d']),
+      ].filter((limit): limit is EdgeLimit => limit !== undefined),
+      connectionsPerClient: integer('max-connections', get('max-connections') ?? '100', 0, 1_000_000),
+      throttle: throttle(get('throttle') ?? '50:300:10'),
+      ipv6Prefix: integer('ipv6-prefix', get('ipv6-prefix') ?? '64', 1, 128),
+      redisFailure: choice('redis-failure', get('redis-failure') ?? 'open', ['open', 'closed'] as const),
+    },
     bootstrap: {
       workspace: env.ACCSYN_BOOTSTRAP_WORKSPACE?.trim() || undefined,
       admin: env.ACCSYN_BOOTSTRAP_ADMIN?.trim() || undefined,
@@ -102,4 +154,39 @@ function integer(name: Setting, text: string, min: number, max: number): number 
     );
   }
   return value;
+}
+
+function edgeLimit(name: Setting, text: string, policy: string, prefixes: string[]): EdgeLimit | undefined {
+  if (text === 'off') return undefined;
+  const [rate = 0, burst = 0] = numbers(name, text, 2, 'requests per second and burst, such as 30:60, or off');
+  return { name: policy, prefixes, rate, burst: Math.max(1, Math.floor(burst)) };
+}
+
+function throttle(text: string): ThrottleConfig | undefined {
+  if (text === 'off') return undefined;
+  const [max = 0, windowSeconds = 0, maxDelaySeconds = 0] = numbers(
+    'throttle',
+    text,
+    3,
+    'hits, window seconds and longest delay seconds, such as 50:300:10, or off',
+  );
+  return { max: Math.floor(max), windowMs: windowSeconds * 1000, maxDelayMs: maxDelaySeconds * 1000 };
+}
+
+/** `count` positive numbers separated by colons. */
+function numbers(name: Setting, text: string, count: number, expected: string): number[] {
+  const parts = text.split(':').map(Number);
+  // Every part is positive; only a last one after the first two (the throttle's longest delay) may be 0.
+  const valid = parts.every((n, i) => Number.isFinite(n) && (n > 0 || (n === 0 && i >= 2)));
+  if (parts.length !== count || !valid) {
+    throw new ConfigError(`--${name} (${SETTINGS[name].env}) must be ${expected}, not '${text}'`);
+  }
+  return parts;
+}
+
+function choice<T extends string>(name: Setting, text: string, values: readonly T[]): T {
+  if (!values.includes(text as T)) {
+    throw new ConfigError(`--${name} (${SETTINGS[name].env}) must be ${values.join(' or ')}, not '${text}'`);
+  }
+  return text as T;
 }

@@ -3,6 +3,8 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { type Bootstrapped, bootstrap, writeAdminEnv } from './bootstrap.js';
 import { ConfigError, type ServerConfig } from './config.js';
+import { MemoryStore } from './limits/memory.js';
+import { RedisStore } from './limits/redis.js';
 import { openSqlite, type Store } from './store/store.js';
 
 /** A running server: its URL, what its first start created, and how to stop it. */
@@ -21,9 +23,10 @@ export async function startServer(config: ServerConfig, logger: FastifyBaseLogge
   }
   mkdirSync(config.dataDir, { recursive: true });
   const store = await openSqlite(config.database);
+  const limitStore = config.redis ? new RedisStore(config.redis) : new MemoryStore();
   try {
     const bootstrapped = await bootstrap(store, config);
-    const app = buildApp({ store, config, logger });
+    const app = buildApp({ store, config, logger, limitStore });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -37,11 +40,11 @@ export async function startServer(config: ServerConfig, logger: FastifyBaseLogge
       bootstrapped,
       async close() {
         await app.close();
-        await store.close();
+        await Promise.all([store.close(), limitStore.close()]);
       },
     };
   } catch (error) {
-    await store.close();
+    await Promise.all([store.close(), limitStore.close()]);
     throw error;
   }
 }

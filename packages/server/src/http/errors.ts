@@ -10,6 +10,8 @@ export class HttpError extends Error {
     message: string,
     /** Extra fields of the JSON body, such as `retry_after`. */
     readonly fields: Readonly<Record<string, unknown>> = {},
+    /** Headers of the answer, such as `retry-after`. */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }

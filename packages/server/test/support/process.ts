@@ -20,7 +20,8 @@ export function startServerProcess(
   timeoutMs = 20_000,
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { ...process.env, ACCSYN_LOG_LEVEL: 'warn', ...env },
+    // The rate limits are off unless a test turns them on: tests call far faster than any client may.
+    env: { ...process.env, ACCSYN_LOG_LEVEL: 'warn', ACCSYN_LIMIT_API: 'off', ACCSYN_THROTTLE: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

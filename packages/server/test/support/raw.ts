@@ -27,14 +27,14 @@ export function send(
   base: string,
   method: Method,
   path: string,
-  options: { headers?: Record<string, string>; body?: string } = {},
+  options: { headers?: Record<string, string>; body?: string; localAddress?: string } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, base);
     const headers: Record<string, string | number> = { ...options.headers, Accept: '*/*' };
     if (options.body !== undefined) headers['Content-Length'] = Buffer.byteLength(options.body);
     else if (method === 'DELETE') headers['Content-Length'] = 0;
-    const req = httpRequest(url, { method, headers }, (res) => {
+    const req = httpRequest(url, { method, headers, localAddress: options.localAddress, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {

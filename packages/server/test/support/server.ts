@@ -15,7 +15,9 @@ export interface TestServer {
 
 export async function startTestServer(env: Record<string, string> = {}, flags: string[] = []): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-server-test-'));
-  const config = readConfig(['--port', '0', '--data-dir', dataDir, ...flags], {
+  // The rate limits are off unless a test turns them on: tests call far faster than any client may.
+  const unlimited = ['--limit-api', 'off', '--throttle', 'off', '--max-connections', '0'];
+  const config = readConfig(['--port', '0', '--data-dir', dataDir, ...unlimited, ...flags], {
     ACCSYN_BOOTSTRAP_WORKSPACE: 'acme',
     ACCSYN_BOOTSTRAP_ADMIN: 'admin@acme.test',
     ...env,
