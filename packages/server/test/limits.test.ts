@@ -1,9 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { queryStringOf } from 'accsyn-protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { throttleDelay } from '../src/limits/limits.js';
+import { type ServerProcess, startServerProcess } from './support/process.js';
 import { authHeaders, login, type Reply, send } from './support/raw.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { RawSession } from './support/session.js';
@@ -16,7 +20,19 @@ import { RawSession } from './support/session.js';
 
 const LOOKUP = `/api/v3/J3PKTtDvolDMBtTy6AFGA?${queryStringOf('{"ident": "acme"}')}`;
 const servers: TestServer[] = [];
-afterAll(() => Promise.all(servers.map((server) => server.stop())));
+const processes: ServerProcess[] = [];
+const folders: string[] = [];
+afterAll(async () => {
+  for (const node of processes) node.child.kill('SIGTERM');
+  await Promise.all([...servers.map((server) => server.stop()), ...processes.map((node) => node.exited)]);
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const folder = mkdtempSync(join(tmpdir(), 'accsyn-limits-test-'));
+  folders.push(folder);
+  return folder;
+}
 
 async function serve(...flags: string[]): Promise<TestServer> {
   const server = await startTestServer({}, flags);
@@ -208,12 +224,15 @@ describe('on Redis', () => {
       context.skip();
       return;
     }
-    const flags = ['--limit-api', '1:5', '--redis', redisUrl];
-    const [a, b] = [await serve(...flags), await serve(...flags)];
+    // Two processes, as two nodes would be, each with its own data but one Redis.
+    const env = { ACCSYN_LIMIT_API: '1:5', ACCSYN_REDIS_URL: redisUrl, ACCSYN_BOOTSTRAP_WORKSPACE: 'acme' };
+    const nodes = await Promise.all(
+      [0, 1].map(() => startServerProcess(['--port', '0', '--data-dir', tempDir()], env)),
+    );
+    processes.push(...nodes);
     const from = nextAddress();
     const statuses = [];
-    for (let i = 0; i < 8; i++)
-      statuses.push((await lookup(i % 2 ? (a as TestServer).url : (b as TestServer).url, from)).status);
+    for (let i = 0; i < 8; i++) statuses.push((await lookup((nodes[i % 2] as ServerProcess).url, from)).status);
     expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(5);
     expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(6);
     expect(statuses.slice(-2)).toEqual([429, 429]);
