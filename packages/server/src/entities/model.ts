@@ -4,7 +4,6 @@ import {
   entityType,
   type Family,
   formatDate,
-  JOB_TYPES,
   type Role,
 } from 'accsyn-protocol';
 import { type Attribute, fold, type Schema } from 'accsyn-query';
@@ -162,13 +161,6 @@ export function foldedColumns(row: Row): Row {
     if (typeof row[name] === 'string') folded[`${name}_folded`] = fold(row[name] as string);
   }
   return folded;
-}
-
-/** The job type, share type or client type a new entity of this API type gets. */
-export function subtypeOf(spec: EntityTypeSpec): number | string | undefined {
-  return spec.family === 'job' && spec.name in JOB_TYPES
-    ? JOB_TYPES[spec.name as keyof typeof JOB_TYPES]
-    : spec.subtypes?.[0];
 }
 
 /** Inserts `row` (its defined values) into `table`. */
