@@ -6,6 +6,7 @@ export default defineConfig({
     alias: {
       'accsyn-query': new URL('./packages/query/src/index.ts', import.meta.url).pathname,
       'accsyn-protocol': new URL('./packages/protocol/src/index.ts', import.meta.url).pathname,
+      'accsyn-api': new URL('./packages/api/src/index.ts', import.meta.url).pathname,
     },
   },
   test: {

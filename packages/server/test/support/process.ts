@@ -21,7 +21,14 @@ export function startServerProcess(
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN, ...args], {
     // The rate limits are off unless a test turns them on: tests call far faster than any client may.
-    env: { ...process.env, ACCSYN_LOG_LEVEL: 'warn', ACCSYN_LIMIT_API: 'off', ACCSYN_THROTTLE: 'off', ...env },
+    env: {
+      ...process.env,
+      ACCSYN_LOG_LEVEL: 'warn',
+      ACCSYN_LIMIT_API: 'off',
+      ACCSYN_THROTTLE: 'off',
+      ACCSYN_MAX_CONNECTIONS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

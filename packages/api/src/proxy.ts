@@ -1,0 +1,118 @@
+import { lookup } from 'node:dns/promises';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { SocksClient, type SocksProxy } from 'socks';
+import { Agent, type buildConnector } from 'undici';
+import { AccsynError } from './errors.js';
+
+/**
+ * The two kinds of proxy of reference §1.3 and the page: SOCKS (v4, v4a, v5, v5h), through which we reach the
+ * server itself, keeping HTTPS and its certificate check (the official client drops TLS behind any proxy); and the
+ * accsyn network proxy, a plain-HTTP relay that the requests are sent to as they are.
+ */
+
+export type Proxy =
+  | {
+      readonly kind: 'socks';
+      readonly version: 4 | 5;
+      /** Whether the proxy resolves the server's name (socks4a, socks5h) rather than we. */
+      readonly remoteDns: boolean;
+      readonly host: string;
+      readonly port: number;
+      readonly username?: string;
+      readonly password?: string;
+    }
+  | { readonly kind: 'accsyn'; readonly host: string; readonly port: number };
+
+const SOCKS_TYPES: Readonly<Record<string, { version: 4 | 5; remoteDns: boolean }>> = {
+  socks: { version: 5, remoteDns: false },
+  socks5: { version: 5, remoteDns: false },
+  socks5h: { version: 5, remoteDns: true },
+  socks4: { version: 4, remoteDns: false },
+  socks4a: { version: 4, remoteDns: true },
+};
+
+/**
+ * Reads a proxy setting: `<type>:[user:password@]host:port` with type socks, socks4, socks4a, socks5, socks5h or
+ * accsyn; `host:port` and `host` (port 80) mean the accsyn proxy, as in the official client.
+ */
+export function parseProxy(text: string): Proxy {
+  const bad = (why: string) =>
+    new AccsynError(`The proxy '${text}' ${why}; write it as socks5:host:port, socks4:host:port or accsyn:host:port.`);
+  const match = /^(?:([a-z0-9]+):)?(?:([^:@/]*):([^@/]*)@)?(\[[^\]]+\]|[^:@/[\]]+)(?::(\d+))?$/i.exec(text.trim());
+  if (!match) throw bad('is not a proxy setting');
+  const [, type = 'accsyn', username, password, rawHost = '', portText] = match;
+  const host = rawHost.replace(/^\[|\]$/g, '');
+  const port = portText === undefined ? (type.toLowerCase() === 'accsyn' ? 80 : undefined) : Number(portText);
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65_535)
+    throw bad('needs a port from 1 to 65535');
+  const kind = type.toLowerCase();
+  if (kind === 'accsyn') {
+    if (username !== undefined) throw bad('has credentials, which the accsyn proxy does not take');
+    return { kind: 'accsyn', host, port };
+  }
+  const socks = SOCKS_TYPES[kind];
+  if (!socks) throw bad(`has the unknown type '${type}'`);
+  if (socks.version === 4 && password) throw bad('has a password, which SOCKS4 does not take');
+  return {
+    kind: 'socks',
+    ...socks,
+    host,
+    port,
+    ...(username ? { username: decodeURIComponent(username) } : {}),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+  };
+}
+
+export interface TlsOptions {
+  /** Check the server's certificate (the default); false accepts any, as the official client does. */
+  readonly rejectUnauthorized?: boolean | undefined;
+  /** Certificate authorities to trust beside the system's, PEM. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+}
+
+/** An undici dispatcher that opens each connection through a SOCKS proxy, then TLS over it for HTTPS. */
+export function socksAgent(proxy: Extract<Proxy, { kind: 'socks' }>, tls: TlsOptions, connectTimeout: number): Agent {
+  const connect: buildConnector.connector = (options, callback) => {
+    open(proxy, options.hostname, Number(options.port || (options.protocol === 'https:' ? 443 : 80)), connectTimeout)
+      .then((socket) => {
+        if (options.protocol !== 'https:') return callback(null, socket);
+        const secure = tlsConnect({
+          socket,
+          servername: isIP(options.hostname) ? undefined : (options.servername ?? options.hostname),
+          rejectUnauthorized: tls.rejectUnauthorized ?? true,
+          ca: tls.ca as string | Buffer | (string | Buffer)[] | undefined,
+          ALPNProtocols: ['http/1.1'],
+        });
+        secure.once('secureConnect', () => callback(null, secure));
+        secure.once('error', (error) => callback(error, null));
+      })
+      .catch((error: Error) => callback(error, null));
+  };
+  return new Agent({ connect, connectTimeout, connections: 8 });
+}
+
+async function open(
+  proxy: Extract<Proxy, { kind: 'socks' }>,
+  host: string,
+  port: number,
+  timeout: number,
+): Promise<Socket> {
+  // Without remote DNS we resolve the name ourselves; SOCKS4 carries IPv4 addresses only.
+  const address =
+    proxy.remoteDns || isIP(host) ? host : (await lookup(host, { family: proxy.version === 4 ? 4 : 0 })).address;
+  const settings: SocksProxy = {
+    host: proxy.host,
+    port: proxy.port,
+    type: proxy.version,
+    ...(proxy.version === 4 && proxy.username ? { userId: proxy.username } : {}),
+    ...(proxy.version === 5 && proxy.username ? { userId: proxy.username, password: proxy.password ?? '' } : {}),
+  };
+  const { socket } = await SocksClient.createConnection({
+    proxy: settings,
+    command: 'connect',
+    destination: { host: address, port },
+    timeout,
+  });
+  return socket;
+}

@@ -1,0 +1,621 @@
+import { randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { hostname, platform } from 'node:os';
+import {
+  authorizationHeader,
+  DEVICE_HEADER,
+  EVENT_PATH,
+  encodeJson,
+  formatDate,
+  LOGIN_PATH,
+  MASTER_LOOKUP_PATH,
+  packData,
+  queryStringOf,
+  reviveDates,
+  WORKSPACE_HEADER,
+} from 'accsyn-protocol';
+import { type Expression, parse, QueryError as SyntaxError } from 'accsyn-query';
+import {
+  AccsynError,
+  AuthenticationError,
+  type ErrorDetails,
+  PermissionError,
+  QueryError,
+  RateLimitError,
+  ServerError,
+} from './errors.js';
+import type { TlsOptions } from './proxy.js';
+import { type RetryOptions, retryPolicy, sleep, withRetries } from './retry.js';
+import { resolveSettings, type Settings, type SettingsOptions } from './settings.js';
+import { type Answer, Transport } from './transport.js';
+import type { Entity, EntityOf, EntityOfQuery, Task } from './types.js';
+
+export interface SessionOptions extends SettingsOptions {
+  /** Log every call to stderr (or `logFile`); keys and session ids are masked. */
+  readonly verbose?: boolean | undefined;
+  /** Where verbose logging goes instead of stderr (the official client's `path_logfile`). */
+  readonly logFile?: string | undefined;
+  /** Milliseconds to wait for an answer (default 120 000). */
+  readonly timeout?: number | undefined;
+  /** Milliseconds to wait for a connection (default 10 000). */
+  readonly connectTimeout?: number | undefined;
+  readonly tls?: TlsOptions | undefined;
+  /** Retries of refused (429) and, for reads, failed calls; `false` for none. */
+  readonly retry?: RetryOptions | false | undefined;
+  /** Space the calls so that no more than this many start in a second. */
+  readonly maxRequestsPerSecond?: number | undefined;
+  /** Ends every call of the session. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface FindOptions {
+  /** The attributes to answer with (the id always comes). */
+  readonly attributes?: readonly string[];
+  readonly skip?: number;
+  readonly limit?: number;
+  /** Also finished (done, aborted) jobs. */
+  readonly finished?: boolean;
+  /** Also deactivated users and shares. */
+  readonly inactive?: boolean;
+  /** Also deleted and archived entities. */
+  readonly archived?: boolean;
+  /** The parent: a job's id for its tasks. */
+  readonly entityId?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface AttributeOptions {
+  /** The attributes a create may give. */
+  readonly create?: boolean;
+  /** The attributes an update may change. */
+  readonly update?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+interface Event {
+  readonly method: Method;
+  readonly uri: string;
+  readonly data: unknown;
+  readonly query?: string | undefined;
+  readonly id?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+const ID = /^[a-z0-9]{24}$/;
+const VERSION = '0.1.0';
+
+/**
+ * A session with one workspace, as one user. It logs in on its first call (or `login()`), once, and then sends
+ * events (reference §1): find, create, update, delete and the rest, each answered or failed with an AccsynError.
+ */
+export class Session {
+  private readonly settings: Settings;
+  private readonly transport: Transport;
+  private readonly retry: ReturnType<typeof retryPolicy>;
+  private loggedIn: Promise<{ base: URL; session: string; role: string; id: string }> | undefined;
+  private lastMessage: string | undefined;
+  private nextStart = 0;
+
+  constructor(private readonly options: SessionOptions = {}) {
+    this.settings = resolveSettings(options);
+    this.transport = new Transport({
+      connectTimeout: options.connectTimeout ?? 10_000,
+      timeout: options.timeout ?? 120_000,
+      tls: options.tls ?? {},
+      proxy: () => (options.environment === false ? options.proxy : (process.env.ACCSYN_PROXY ?? this.settings.proxy)),
+    });
+    this.retry = retryPolicy(options.retry);
+  }
+
+  get workspace(): string {
+    return this.settings.workspace;
+  }
+
+  get username(): string {
+    return this.settings.username;
+  }
+
+  /** Logs in (the first call does it anyway); answers the user's role and id. */
+  async login(options: CallOptions = {}): Promise<{ role: string; id: string }> {
+    const { role, id } = await this.connection(options.signal);
+    return { role, id };
+  }
+
+  /** Closes the session's connections. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  /**
+   * Entities matching a query: `'Transfer WHERE status=failed'`. `find('entitytypes')` lists the types, and
+   * `find('attributes WHERE entitytype=transfer')` a type's attributes.
+   */
+  find(query: 'entitytypes', options?: CallOptions): Promise<string[]>;
+  find<Q extends string>(query: Q, options?: FindOptions & AttributeOptions): Promise<EntityOfQuery<Q>[]>;
+  async find(query: string, options: FindOptions & AttributeOptions = {}): Promise<unknown[]> {
+    const { entityType, expression } = readQuery(query);
+    if (entityType === 'entitytypes') {
+      return this.result(await this.event({ method: 'GET', uri: 'entitytypes', data: {} })) as string[];
+    }
+    if (entityType === 'attributes') {
+      const match = expression && /^entitytype\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))$/i.exec(expression.trim());
+      if (!match)
+        throw new AccsynError(`Write the attributes query as 'attributes WHERE entitytype=<type>', not '${query}'.`);
+      const entitytype = (match[1] ?? match[2] ?? match[3]) as string;
+      const data = { entitytype, create: options.create === true, update: options.update === true };
+      return this.result(
+        await this.event({ method: 'GET', uri: 'attributes', data, signal: options.signal }),
+      ) as unknown[];
+    }
+    return this.findEvent(query, findData(options), options);
+  }
+
+  /** The first entity matching a query (also among finished jobs), or null. `findOne('User')` is yourself. */
+  async findOne<Q extends string>(query: Q, options: FindOptions = {}): Promise<EntityOfQuery<Q> | null> {
+    const found = await this.findEvent(query, { ...findData(options), single_entity_query: true }, options);
+    return (found[0] as EntityOfQuery<Q> | undefined) ?? null;
+  }
+
+  /** An entity by id, whatever its state; null when there is none or the caller may not see it. */
+  async getEntity<T extends string>(entityType: T, id: string, options: CallOptions = {}): Promise<EntityOf<T> | null> {
+    checkId(id, 'id');
+    const answer = await this.event({ method: 'GET', uri: `${entityType}/find`, data: {}, id, signal: options.signal });
+    return ((this.result(answer) as unknown[])[0] as EntityOf<T> | undefined) ?? null;
+  }
+
+  /** Every entity matching a query, a page at a time, however many there are. */
+  async *iterate<Q extends string>(
+    query: Q,
+    options: Omit<FindOptions, 'skip' | 'limit'> & { readonly pageSize?: number } = {},
+  ): AsyncGenerator<EntityOfQuery<Q>> {
+    const pageSize = options.pageSize ?? 500;
+    if (!Number.isInteger(pageSize) || pageSize < 1)
+      throw new AccsynError('pageSize must be a whole number of at least 1.');
+    for (let skip = 0; ; skip += pageSize) {
+      const page = await this.find(query, { ...options, skip, limit: pageSize });
+      yield* page;
+      if (page.length < pageSize) return;
+    }
+  }
+
+  /**
+   * Creates an entity and answers it. Tasks (`create('task', {tasks: [...]}, {entityId: job})`) answer a list
+   * when there are several. A list as `data` is sent as `{tasks: list}`, as the official client does.
+   */
+  create<T extends 'task' | 'Task'>(entityType: T, data: unknown, options?: CreateOptions): Promise<Task | Task[]>;
+  create<T extends string>(entityType: T, data: unknown, options?: CreateOptions): Promise<EntityOf<T>>;
+  async create(entityType: string, data: unknown, options: CreateOptions = {}): Promise<unknown> {
+    if (typeof data !== 'object' || data === null || Object.keys(data).length === 0) {
+      throw new AccsynError(`create needs the new ${entityType}'s attributes as an object.`);
+    }
+    let payload: object = Array.isArray(data) ? { tasks: data } : data;
+    const type = normalType(entityType);
+    if (type === 'task' && !('tasks' in payload)) payload = { tasks: payload };
+    if (options.allowDuplicates !== undefined) payload = { ...payload, allow_duplicates: options.allowDuplicates };
+    if (options.entityId !== undefined) checkId(options.entityId, 'entityId');
+    const answer = await this.event({
+      method: 'POST',
+      uri: `${type}/create`,
+      data: payload,
+      id: options.entityId,
+      signal: options.signal,
+    });
+    const result = this.result(answer) as unknown[];
+    return result.length === 1 ? result[0] : result;
+  }
+
+  /** Changes attributes of an entity and answers it. */
+  async update<T extends string>(
+    entityType: T,
+    id: string,
+    data: object,
+    options: CallOptions = {},
+  ): Promise<EntityOf<T>> {
+    checkId(id, 'id');
+    if (Object.keys(data).length === 0) throw new AccsynError('update needs the attributes to change.');
+    const answer = await this.event({
+      method: 'PUT',
+      uri: `${normalType(entityType)}/edit`,
+      data,
+      id,
+      signal: options.signal,
+    });
+    return (this.result(answer) as EntityOf<T>[])[0] as EntityOf<T>;
+  }
+
+  /** Changes several tasks of a job, each named by its `id` or `uri`. */
+  async updateMany(
+    entityType: 'task' | 'Task',
+    jobId: string,
+    changes: readonly object[],
+    options: CallOptions = {},
+  ): Promise<Task[]> {
+    if (normalType(entityType) !== 'task') throw new AccsynError('updateMany changes tasks only.');
+    checkId(jobId, 'jobId');
+    const answer = await this.event({
+      method: 'PUT',
+      uri: 'task/edit',
+      data: changes,
+      id: jobId,
+      signal: options.signal,
+    });
+    return this.result(answer) as Task[];
+  }
+
+  /** Deletes an entity (the server archives it; `force` removes a job for good). */
+  async deleteOne(
+    entityType: string,
+    id: string,
+    options: CallOptions & { readonly force?: boolean } = {},
+  ): Promise<true> {
+    checkId(id, 'id');
+    const data = options.force === undefined ? null : { force: options.force };
+    await this.event({ method: 'DELETE', uri: `${normalType(entityType)}/delete`, data, id, signal: options.signal });
+    return true;
+  }
+
+  /** Removes files from a collection. */
+  async deleteMany(
+    entityType: 'collection' | 'Collection',
+    id: string,
+    data: { files: readonly string[] },
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    checkId(id, 'id');
+    return this.result(
+      await this.event({ method: 'DELETE', uri: 'collection/file/remove', data, id, signal: options.signal }),
+    );
+  }
+
+  /** Takes a user, share or client online again, by id or by code (an e-mail, a share code). */
+  async activateOne(entityType: string, idOrCode: string, options: CallOptions = {}): Promise<true> {
+    const ident = idOrCode.trim().toLowerCase();
+    const target = ID.test(ident) ? { id: ident } : { query: ident };
+    await this.event({
+      method: 'POST',
+      uri: `${normalType(entityType)}/activate`,
+      data: {},
+      ...target,
+      signal: options.signal,
+    });
+    return true;
+  }
+
+  /** Takes a user, share or client offline. */
+  async deactivateOne(entityType: string, id: string, options: CallOptions = {}): Promise<true> {
+    checkId(id, 'id');
+    await this.event({
+      method: 'DELETE',
+      uri: `${normalType(entityType)}/deactivate`,
+      data: {},
+      id,
+      signal: options.signal,
+    });
+    return true;
+  }
+
+  /** The message of the last call that failed (the official v3 client always answers None). */
+  getLastMessage(): string | undefined {
+    return this.lastMessage;
+  }
+
+  /** JSON as the wire writes it, dates as naive UTC, for printing. */
+  static dump(value: unknown, indent = 4): string {
+    return JSON.stringify(value, (_, v) => (v instanceof Date ? formatDate(v) : v), indent);
+  }
+
+  dump(value: unknown, indent = 4): string {
+    return Session.dump(value, indent);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  private async findEvent(query: string, data: object, options: CallOptions) {
+    const { entityType, expression, offset } = readQuery(query);
+    try {
+      const answer = await this.event({
+        method: 'GET',
+        uri: `${entityType}/find`,
+        data,
+        query: expression,
+        signal: options.signal,
+      });
+      return this.result(answer) as unknown[];
+    } catch (error) {
+      // The server placed its error in the expression; place it in the whole query.
+      if (error instanceof QueryError) {
+        throw new QueryError(error.message.replace(/ \(at \d+\)$/, ''), query, error.position + offset, error);
+      }
+      throw error;
+    }
+  }
+
+  /** The `result` of an answer; a success without one is the server's mistake. */
+  private result(answer: Record<string, unknown>): unknown {
+    if (!('result' in answer)) throw new ServerError('The server answered without a result.');
+    return answer.result;
+  }
+
+  /** Logs in once; every caller waits for the same login. A failed login is forgotten, so the next call retries. */
+  private connection(signal?: AbortSignal) {
+    this.loggedIn ??= this.logIn(signal).catch((error) => {
+      this.loggedIn = undefined;
+      throw error;
+    });
+    return this.loggedIn;
+  }
+
+  private async logIn(signal?: AbortSignal) {
+    const base = await this.baseUrl(signal);
+    const answer = await this.call({
+      method: 'PUT',
+      url: new URL(LOGIN_PATH, base),
+      body: '{}',
+      auth: true,
+      uri: 'login',
+      signal,
+    });
+    const result = answer.result as { session_id?: unknown; role?: unknown; id?: unknown } | undefined;
+    if (typeof result?.session_id !== 'string' || typeof result.id !== 'string') {
+      throw new ServerError('The login answer has no session id.', { uri: 'login' });
+    }
+    return { base, session: result.session_id, role: String(result.role), id: result.id };
+  }
+
+  /** The server's URL: as configured, or from the master lookup (reference §1.2). */
+  private async baseUrl(signal?: AbortSignal): Promise<URL> {
+    const endpoint = this.settings.endpoint;
+    if (endpoint.kind === 'direct') return endpoint.url;
+    const ident = queryStringOf(encodeJson({ ident: this.settings.workspace }));
+    const answer = await this.call({
+      method: 'GET',
+      url: new URL(`${MASTER_LOOKUP_PATH}?${ident}`, endpoint.url),
+      auth: false,
+      uri: 'lookup',
+      signal,
+    });
+    const result = answer.result as { hostname?: unknown; port?: unknown } | undefined;
+    if (typeof result?.hostname !== 'string')
+      throw new ServerError('The master lookup answered no host name.', { uri: 'lookup' });
+    const port = endpoint.port ?? Number(result.port ?? 443);
+    return new URL(`https://${result.hostname}:${port}`);
+  }
+
+  private async event(event: Event): Promise<Record<string, unknown>> {
+    const { base, session } = await this.connection(event.signal);
+    const eid = randomUUID();
+    const envelope = {
+      audience: 'api',
+      workspace: this.settings.workspace,
+      eid,
+      session,
+      uri: event.uri,
+      ident: this.settings.username,
+      created: formatDate(new Date()),
+      hostname: hostname(),
+      ...packData(event.data),
+      ...(event.query !== undefined ? { query: event.query } : {}),
+      ...(event.id !== undefined ? { id: event.id } : {}),
+    };
+    const json = encodeJson(envelope);
+    const carried = event.method === 'GET' || event.method === 'DELETE';
+    const url = new URL(EVENT_PATH, base);
+    if (carried) url.search = queryStringOf(json);
+    return this.call({
+      method: event.method,
+      url,
+      body: carried ? undefined : json,
+      auth: true,
+      uri: event.uri,
+      eventId: eid,
+      query: event.query,
+      signal: event.signal,
+    });
+  }
+
+  /** One call with its retries, pacing, logging and the interpretation of its answer. */
+  private async call(call: Call): Promise<Record<string, unknown>> {
+    const signal = anySignal(call.signal, this.options.signal);
+    const reads = call.method === 'GET';
+    try {
+      return await withRetries(
+        this.retry,
+        reads,
+        signal,
+        (delay, error, attempt) => {
+          this.log(`retry ${attempt} of ${call.uri} in ${Math.round(delay)} ms: ${error.message}`);
+        },
+        async () => {
+          await this.pace(signal);
+          const started = performance.now();
+          const answer = await this.transport.send({
+            method: call.method,
+            url: call.url,
+            headers: this.headers(call.auth, call.body),
+            body: call.body,
+            signal,
+          });
+          this.log(`${call.method} ${call.uri} ${answer.status} ${Math.round(performance.now() - started)} ms`);
+          return interpret(answer, { status: answer.status, uri: call.uri, eventId: call.eventId }, call.query);
+        },
+      );
+    } catch (error) {
+      this.lastMessage = (error as Error).message;
+      throw error;
+    }
+  }
+
+  private headers(auth: boolean, body: string | undefined): Record<string, string> {
+    const headers: Record<string, string> = {
+      [DEVICE_HEADER]: `accsyn-api v${VERSION} @ ${platform()} ${hostname()}(node)`,
+      Accept: 'application/json',
+    };
+    if (auth) {
+      headers.Authorization = authorizationHeader(this.settings.username, this.settings.apiKey);
+      headers[WORKSPACE_HEADER] = this.settings.workspace;
+    }
+    if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+    return headers;
+  }
+
+  /** Waits until this call may start, so that no more than maxRequestsPerSecond start in a second. */
+  private async pace(signal: AbortSignal | undefined): Promise<void> {
+    const rate = this.options.maxRequestsPerSecond;
+    if (!rate) return;
+    const now = performance.now();
+    const start = Math.max(now, this.nextStart);
+    this.nextStart = start + 1000 / rate;
+    if (start > now) await sleep(start - now, signal);
+  }
+
+  private log(line: string): void {
+    if (!this.options.verbose) return;
+    const text = `${new Date().toISOString()} accsyn: ${mask(line, this.settings.apiKey)}\n`;
+    if (this.options.logFile) appendFileSync(this.options.logFile, text);
+    else process.stderr.write(text);
+  }
+}
+
+export interface CreateOptions extends CallOptions {
+  /** The parent: a job's id for new tasks. */
+  readonly entityId?: string;
+  readonly allowDuplicates?: boolean;
+}
+
+interface Call {
+  readonly method: Method;
+  readonly url: URL;
+  readonly body?: string | undefined;
+  readonly auth: boolean;
+  readonly uri: string;
+  readonly eventId?: string | undefined;
+  readonly query?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * A query's entity type and the expression after WHERE, checked here so that a typo costs no round trip. The
+ * expression goes to the server as written, not lowercased as the official client sends it: the server compares
+ * case-insensitively anyway, and regular expressions keep \D, \S and \W. `offset` is where it starts in the
+ * query, to place the server's error positions.
+ */
+function readQuery(query: string): { entityType: string; expression: string | undefined; offset: number } {
+  if (typeof query !== 'string' || query.trim() === '')
+    throw new AccsynError('A query names an entity type, such as "Transfer".');
+  let parsed: { entityType: string; where: Expression | null };
+  try {
+    parsed = parse(query);
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new QueryError(error.message, query, error.position);
+    throw error;
+  }
+  const head = /^\s*\S+\s+where\s+/i.exec(query);
+  if (!parsed.where || !head) return { entityType: parsed.entityType, expression: undefined, offset: 0 };
+  return { entityType: parsed.entityType, expression: query.slice(head[0].length).trimEnd(), offset: head[0].length };
+}
+
+function findData(options: FindOptions): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const flag of ['finished', 'inactive', 'archived'] as const) {
+    if (options[flag] !== undefined) data[flag] = options[flag] === true;
+  }
+  for (const count of ['limit', 'skip'] as const) {
+    const value = options[count];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new AccsynError(`${count} must be a whole number of at least 0.`);
+    if (value > 0) data[count] = value;
+  }
+  if (options.attributes !== undefined) {
+    const names = options.attributes.map((name) => String(name).trim()).filter(Boolean);
+    data.attributes = names;
+  }
+  if (options.entityId !== undefined) {
+    checkId(options.entityId, 'entityId');
+    data.parent = options.entityId;
+  }
+  return data;
+}
+
+function normalType(entityType: string): string {
+  const type = String(entityType ?? '')
+    .trim()
+    .toLowerCase();
+  if (!/^[a-z][a-z0-9_]*$/.test(type)) throw new AccsynError(`'${entityType}' is not an entity type.`);
+  return type;
+}
+
+function checkId(id: unknown, what: string): void {
+  if (typeof id !== 'string' || !ID.test(id)) {
+    throw new AccsynError(`${what} must be an id: 24 lowercase letters and digits, not ${JSON.stringify(id)}.`);
+  }
+}
+
+/** What an answer means: its JSON with dates revived, or the error it reports (reference §1.9). */
+function interpret(answer: Answer, details: ErrorDetails, query: string | undefined): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {
+    const snippet = answer.text.slice(0, 200).replace(/\s+/g, ' ');
+    if (answer.status === 429)
+      throw new RateLimitError('Too many requests, please try again later.', retryAfterOf(answer, undefined), details);
+    throw new ServerError(`The server answered ${answer.status} with something other than JSON: ${snippet}`, details);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ServerError(`The server answered ${answer.status} with JSON that is not an object.`, details);
+  }
+  const body = json as Record<string, unknown>;
+  const message =
+    typeof body.message_hr === 'string' ? body.message_hr : typeof body.message === 'string' ? body.message : undefined;
+  if (answer.status === 429) {
+    throw new RateLimitError(
+      message ?? 'Too many requests, please try again later.',
+      retryAfterOf(answer, body.retry_after),
+      details,
+    );
+  }
+  if ('exception' in body) throw new ServerError(`${details.uri} caused an exception on the server.`, details);
+  if (message === undefined && answer.status < 400) return reviveDates(body) as Record<string, unknown>;
+  const text = message ?? `The server answered ${answer.status}.`;
+  switch (true) {
+    case answer.status === 401:
+      throw new AuthenticationError(text, details);
+    case answer.status === 403:
+      throw new PermissionError(text, details);
+    case answer.status === 400 && typeof body.position === 'number' && query !== undefined:
+      throw new QueryError(text, query, body.position as number, details);
+    case answer.status >= 500:
+      throw new ServerError(text, details);
+    default:
+      throw new AccsynError(text, details);
+  }
+}
+
+/** Seconds from a Retry-After header (seconds or an HTTP date), else the body's `retry_after`. */
+export function retryAfterOf(answer: Answer, bodyValue: unknown): number | undefined {
+  const header = answer.headers['retry-after'];
+  const text = Array.isArray(header) ? header[0] : header;
+  if (text !== undefined) {
+    if (/^\d+$/.test(text.trim())) return Number(text.trim());
+    const date = Date.parse(text);
+    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  }
+  return typeof bodyValue === 'number' && bodyValue >= 0 ? bodyValue : undefined;
+}
+
+/** Hides the API key, the Authorization header and session ids in a log line. */
+function mask(line: string, apiKey: string): string {
+  return line.replaceAll(apiKey, '***').replace(/(session(?:_id)?["=:\s]+)[A-Za-z0-9_-]{8,}/gi, '$1***');
+}
+
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return present.length <= 1 ? present[0] : AbortSignal.any(present);
+}
