@@ -9,7 +9,7 @@ export {
   ServerError,
   TimeoutError,
 } from './errors.js';
-export { type Proxy, parseProxy, type TlsOptions } from './proxy.js';
+export { type ProxySetting, parseProxy, type TlsOptions } from './proxy.js';
 export type { RetryOptions } from './retry.js';
 export {
   type AttributeOptions,

@@ -11,7 +11,7 @@ import { AccsynError } from './errors.js';
  * accsyn network proxy, a plain-HTTP relay that the requests are sent to as they are.
  */
 
-export type Proxy =
+export type ProxySetting =
   | {
       readonly kind: 'socks';
       readonly version: 4 | 5;
@@ -36,7 +36,7 @@ const SOCKS_TYPES: Readonly<Record<string, { version: 4 | 5; remoteDns: boolean 
  * Reads a proxy setting: `<type>:[user:password@]host:port` with type socks, socks4, socks4a, socks5, socks5h or
  * accsyn; `host:port` and `host` (port 80) mean the accsyn proxy, as in the official client.
  */
-export function parseProxy(text: string): Proxy {
+export function parseProxy(text: string): ProxySetting {
   const bad = (why: string) =>
     new AccsynError(`The proxy '${text}' ${why}; write it as socks5:host:port, socks4:host:port or accsyn:host:port.`);
   const match = /^(?:([a-z0-9]+):)?(?:([^:@/]*):([^@/]*)@)?(\[[^\]]+\]|[^:@/[\]]+)(?::(\d+))?$/i.exec(text.trim());
@@ -72,7 +72,11 @@ export interface TlsOptions {
 }
 
 /** An undici dispatcher that opens each connection through a SOCKS proxy, then TLS over it for HTTPS. */
-export function socksAgent(proxy: Extract<Proxy, { kind: 'socks' }>, tls: TlsOptions, connectTimeout: number): Agent {
+export function socksAgent(
+  proxy: Extract<ProxySetting, { kind: 'socks' }>,
+  tls: TlsOptions,
+  connectTimeout: number,
+): Agent {
   const connect: buildConnector.connector = (options, callback) => {
     open(proxy, options.hostname, Number(options.port || (options.protocol === 'https:' ? 443 : 80)), connectTimeout)
       .then((socket) => {
@@ -93,7 +97,7 @@ export function socksAgent(proxy: Extract<Proxy, { kind: 'socks' }>, tls: TlsOpt
 }
 
 async function open(
-  proxy: Extract<Proxy, { kind: 'socks' }>,
+  proxy: Extract<ProxySetting, { kind: 'socks' }>,
   host: string,
   port: number,
   timeout: number,

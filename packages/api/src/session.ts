@@ -14,7 +14,7 @@ import {
   reviveDates,
   WORKSPACE_HEADER,
 } from 'accsyn-protocol';
-import { type Expression, parse, QueryError as SyntaxError } from 'accsyn-query';
+import { type Expression, QueryError as ParseError, parse } from 'accsyn-query';
 import {
   AccsynError,
   AuthenticationError,
@@ -28,7 +28,7 @@ import type { TlsOptions } from './proxy.js';
 import { type RetryOptions, retryPolicy, sleep, withRetries } from './retry.js';
 import { resolveSettings, type Settings, type SettingsOptions } from './settings.js';
 import { type Answer, Transport } from './transport.js';
-import type { Entity, EntityOf, EntityOfQuery, Task } from './types.js';
+import type { EntityOf, EntityOfQuery, Task } from './types.js';
 
 export interface SessionOptions extends SettingsOptions {
   /** Log every call to stderr (or `logFile`); keys and session ids are masked. */
@@ -267,6 +267,8 @@ export class Session {
     data: { files: readonly string[] },
     options: CallOptions = {},
   ): Promise<unknown> {
+    if (normalType(entityType) !== 'collection')
+      throw new AccsynError('deleteMany removes files from collections only.');
     checkId(id, 'id');
     return this.result(
       await this.event({ method: 'DELETE', uri: 'collection/file/remove', data, id, signal: options.signal }),
@@ -512,7 +514,7 @@ function readQuery(query: string): { entityType: string; expression: string | un
   try {
     parsed = parse(query);
   } catch (error) {
-    if (error instanceof SyntaxError) throw new QueryError(error.message, query, error.position);
+    if (error instanceof ParseError) throw new QueryError(error.message, query, error.position);
     throw error;
   }
   const head = /^\s*\S+\s+where\s+/i.exec(query);

@@ -1,6 +1,6 @@
 import { Agent, type Dispatcher, errors, request } from 'undici';
 import { AbortError, AccsynError, ConnectionError, TimeoutError } from './errors.js';
-import { type Proxy, parseProxy, socksAgent, type TlsOptions } from './proxy.js';
+import { type ProxySetting, parseProxy, socksAgent, type TlsOptions } from './proxy.js';
 
 /**
  * One HTTP exchange with the server, through the configured proxy: connection reuse (undici keeps connections
@@ -71,7 +71,7 @@ export class Transport {
   private route(target: URL): { url: URL; dispatcher: Dispatcher } {
     const spec = this.options.proxy();
     if (!spec) return { url: target, dispatcher: this.direct };
-    const proxy: Proxy = parseProxy(spec);
+    const proxy: ProxySetting = parseProxy(spec);
     if (proxy.kind === 'accsyn') {
       // The accsyn proxy relays plain HTTP: the request goes to it, path and headers unchanged (reference §1.3).
       const host = proxy.host.includes(':') ? `[${proxy.host}]` : proxy.host;
