@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError,
@@ -205,5 +208,26 @@ describe('rate limits', () => {
     expect(error).toBeInstanceOf(RateLimitError);
     expect((error as RateLimitError).retryAfter).toBeGreaterThanOrEqual(1);
     expect((error as RateLimitError).message).toBe('Too many requests, please try again later.');
+  });
+});
+
+describe('logging and pacing', () => {
+  it('logs each call to the log file, with the key and session ids masked', async () => {
+    const logFile = join(mkdtempSync(join(tmpdir(), 'accsyn-log-')), 'calls.log');
+    const verbose = open({ verbose: true, logFile });
+    await verbose.find('User WHERE code=admin@acme.test');
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toMatch(/accsyn: PUT login 200 \d+ ms/);
+    expect(log).toMatch(/accsyn: GET user\/find 200 \d+ ms/);
+    expect(log).not.toContain(server.admin.apiKey);
+  });
+
+  it('starts no more calls in a second than maxRequestsPerSecond', async () => {
+    const paced = open({ maxRequestsPerSecond: 10 });
+    await paced.login();
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 5 }, () => paced.find('User')));
+    // Five calls at ten a second: the last starts 400 ms after the first, at the earliest.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(400);
   });
 });
