@@ -39,28 +39,41 @@ const SOCKS_TYPES: Readonly<Record<string, { version: 4 | 5; remoteDns: boolean 
 export function parseProxy(text: string): ProxySetting {
   const bad = (why: string) =>
     new AccsynError(`The proxy '${text}' ${why}; write it as socks5:host:port, socks4:host:port or accsyn:host:port.`);
-  const match = /^(?:([a-z0-9]+):)?(?:([^:@/]*):([^@/]*)@)?(\[[^\]]+\]|[^:@/[\]]+)(?::(\d+))?$/i.exec(text.trim());
-  if (!match) throw bad('is not a proxy setting');
-  const [, type = 'accsyn', username, password, rawHost = '', portText] = match;
-  const host = rawHost.replace(/^\[|\]$/g, '');
-  const port = portText === undefined ? (type.toLowerCase() === 'accsyn' ? 80 : undefined) : Number(portText);
-  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65_535)
-    throw bad('needs a port from 1 to 65535');
-  const kind = type.toLowerCase();
+  const typed = /^(accsyn|socks|socks4|socks4a|socks5|socks5h):(.*)$/i.exec(text.trim());
+  const unknown = /^([a-z][a-z0-9]*):[^:@]+:\d+$/i.exec(text.trim());
+  if (!typed && unknown) throw bad(`has the unknown type '${unknown[1]}'`);
+  const kind = typed ? (typed[1] as string).toLowerCase() : 'accsyn';
+  const rest = typed ? (typed[2] as string) : text.trim();
+  const at = rest.lastIndexOf('@');
+  const credentials = at === -1 ? undefined : rest.slice(0, at);
+  const address = /^(\[[^\]]+\]|[^:@/[\]]+)(?::(\d+))?$/.exec(at === -1 ? rest : rest.slice(at + 1));
+  if (!address) throw bad('is not a proxy setting');
+  const host = (address[1] as string).replace(/^\[|\]$/g, '');
+  const port = address[2] === undefined ? (kind === 'accsyn' ? 80 : undefined) : Number(address[2]);
+  if (port === undefined || port < 1 || port > 65_535) throw bad('needs a port from 1 to 65535');
   if (kind === 'accsyn') {
-    if (username !== undefined) throw bad('has credentials, which the accsyn proxy does not take');
+    if (credentials !== undefined) throw bad('has credentials, which the accsyn proxy does not take');
     return { kind: 'accsyn', host, port };
   }
-  const socks = SOCKS_TYPES[kind];
-  if (!socks) throw bad(`has the unknown type '${type}'`);
+  const socks = SOCKS_TYPES[kind] as { version: 4 | 5; remoteDns: boolean };
+  const [user = '', ...secret] = credentials?.split(':') ?? [];
+  const password = secret.length > 0 ? secret.join(':') : undefined;
+  if (credentials !== undefined && user === '') throw bad('has a password but no user');
   if (socks.version === 4 && password) throw bad('has a password, which SOCKS4 does not take');
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw bad('has credentials with a broken %-escape');
+    }
+  };
   return {
     kind: 'socks',
     ...socks,
     host,
     port,
-    ...(username ? { username: decodeURIComponent(username) } : {}),
-    ...(password ? { password: decodeURIComponent(password) } : {}),
+    ...(user ? { username: decode(user) } : {}),
+    ...(password ? { password: decode(password) } : {}),
   };
 }
 

@@ -24,7 +24,7 @@ import {
   RateLimitError,
   ServerError,
 } from './errors.js';
-import type { TlsOptions } from './proxy.js';
+import { parseProxy, type TlsOptions } from './proxy.js';
 import { type RetryOptions, retryPolicy, sleep, withRetries } from './retry.js';
 import { resolveSettings, type Settings, type SettingsOptions } from './settings.js';
 import { type Answer, Transport } from './transport.js';
@@ -108,8 +108,11 @@ export class Session {
       connectTimeout: options.connectTimeout ?? 10_000,
       timeout: options.timeout ?? 120_000,
       tls: options.tls ?? {},
-      proxy: () => (options.environment === false ? options.proxy : (process.env.ACCSYN_PROXY ?? this.settings.proxy)),
+      proxy: this.settings.proxy,
     });
+    // A proxy setting that cannot work fails here, not on the first call.
+    const proxy = this.settings.proxy();
+    if (proxy) parseProxy(proxy);
     this.retry = retryPolicy(options.retry);
   }
 

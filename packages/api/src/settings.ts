@@ -32,13 +32,15 @@ export interface Settings {
   readonly username: string;
   readonly apiKey: string;
   readonly endpoint: Endpoint;
-  readonly proxy: string | undefined;
+  /** The proxy setting now: re-read before each call, as the official client re-reads ACCSYN_PROXY. */
+  readonly proxy: () => string | undefined;
 }
 
 export const MASTER_HOST = 'master.accsyn.com';
 
 export function resolveSettings(options: SettingsOptions, processEnv: NodeJS.ProcessEnv = process.env): Settings {
-  const env = options.environment === false ? {} : { ...processEnv, ...envFile(options.envFile, processEnv) };
+  const file = options.environment === false ? {} : envFile(options.envFile, processEnv);
+  const env = options.environment === false ? {} : { ...processEnv, ...file };
   const pick = (option: string | undefined, ...names: string[]) => {
     for (const name of names) {
       const value = env[name]?.trim();
@@ -62,7 +64,10 @@ export function resolveSettings(options: SettingsOptions, processEnv: NodeJS.Pro
     username,
     apiKey,
     endpoint: endpointOf(pick(options.hostname, 'ACCSYN_HOSTNAME'), port, dev),
-    proxy: pick(options.proxy, 'ACCSYN_PROXY'),
+    proxy: () => {
+      if (options.environment === false) return options.proxy?.trim() || undefined;
+      return file.ACCSYN_PROXY?.trim() || processEnv.ACCSYN_PROXY?.trim() || options.proxy?.trim() || undefined;
+    },
   };
 }
 
