@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { retryAfterOf } from '../src/answers.js';
 import { ConnectionError, RateLimitError, ServerError, TimeoutError } from '../src/errors.js';
 import { retryable, retryPolicy, withRetries } from '../src/retry.js';
-import { retryAfterOf } from '../src/session.js';
 
 describe('which failures are retried', () => {
   it('retries refusals always, and failures of the way for reads only', () => {
