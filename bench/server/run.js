@@ -1,72 +1,33 @@
 // The server's benchmark: the real server, a child process on loopback, answering two transfer finds over HTTP on a
 // database of 100,000 transfers, against a bare fastify route answering the same bytes in another child process, in
 // the same run. `npm run bench:server`.
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fold } from 'accsyn-query';
-import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
-import { authorizationHeader, encodeEnvelope, queryStringOf } from '../../packages/protocol/dist/index.js';
 import { writeResults } from '../results.js';
+import {
+  ADMIN,
+  allAnswered,
+  BOOTSTRAP_ENV,
+  eventPath,
+  load,
+  login,
+  result,
+  SERVER,
+  scratchDir,
+  send,
+  start,
+  stop,
+  WORKSPACE,
+} from '../support.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const SECONDS = 5;
-const WORKSPACE = 'bench';
-const ADMIN = 'admin@bench.test';
-// A fixed key of 64 letters and digits, as the server generates them; the server is on loopback and lives minutes.
-const API_KEY = 'BenchKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU';
 const THREE_CLAUSES = `status=paused and name='x 5*' and user=${ADMIN}`;
-const SERVER = new URL('../../packages/server/dist/main.js', import.meta.url).pathname;
 const BARE = new URL('./bare.js', import.meta.url).pathname;
-
-// --- child processes, always stopped ----------------------------------------------------------------------------
-
-const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-bench-server-'));
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
-
-/** Starts `node <args>` with its output in a log file; resolves when it prints `listening on <url>`. */
-async function start(name, args, env = {}) {
-  const log = join(dataDir, `${name}.log`);
-  const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
-  closeSync(fd);
-  children.add(child);
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-    children.delete(child);
-  });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const text = readFileSync(log, 'utf8');
-    const url = /^listening on (\S+)$/m.exec(text)?.[1];
-    if (url) return { child, url, log };
-    if (exited || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`${name} did not start:\n${text.slice(-2000)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Asks a child to stop, as an operator would; kills it when it has not gone in 10 s. */
-async function stop({ child }) {
-  if (!children.has(child)) return;
-  const gone = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await gone;
-  clearTimeout(timer);
-}
+const dataDir = scratchDir('server');
 
 /** Resident and peak resident memory of a process, in bytes (Linux). */
 function memoryOf(pid) {
@@ -176,122 +137,41 @@ function seed(file) {
   return { middle, expected };
 }
 
-// --- the wire, as the official client speaks it ----------------------------------------------------------------
-
-const headers = {
-  Authorization: authorizationHeader(ADMIN, API_KEY),
-  'X-Accsyn-Workspace': WORKSPACE,
-  'X-Accsyn-Device': 'PythonAPI v3.3.0-0 @ linux bench(posix)',
-  Accept: '*/*',
-};
-
-/** One request with the client's headers; a body goes with no Content-Type, as Python requests sends a str. */
-function send(base, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const extra = body === undefined ? {} : { 'Content-Length': Buffer.byteLength(body) };
-    const request = httpRequest(new URL(path, base), { method, headers: { ...headers, ...extra } }, (response) => {
-      const chunks = [];
-      response.on('data', (chunk) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
-}
-
-async function login(base) {
-  const reply = await send(base, 'PUT', '/api/v3/api/login', '{}');
-  if (reply.status !== 200) throw new Error(`login failed: ${reply.status} ${reply.text}`);
-  return JSON.parse(reply.text).result.session_id;
-}
-
-/** The path of a GET event: the envelope in the client's field order, percent-encoded as the whole query string. */
-function eventPath(session, uri, data, query) {
-  const envelope = encodeEnvelope({
-    audience: 'api',
-    workspace: WORKSPACE,
-    eid: randomUUID(),
-    session,
-    uri,
-    ident: ADMIN,
-    created: new Date().toISOString().slice(0, 19),
-    hostname: 'bench',
-    data,
-    query,
-  });
-  return `/api/v3/event?${queryStringOf(envelope)}`;
-}
-
-async function result(base, path) {
-  const reply = await send(base, 'GET', path);
-  if (reply.status !== 200) throw new Error(`GET ${path.slice(0, 60)}... answered ${reply.status}: ${reply.text}`);
-  return { rows: JSON.parse(reply.text).result, body: reply.text };
-}
-
 // --- load ---------------------------------------------------------------------------------------------------------
-
-/** Percentile of sorted values, nearest rank. */
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-
-/**
- * One bounded autocannon run (10 connections, no pipelining): requests per second, and p50/p99 over every
- * response's own time (autocannon's histogram keeps whole milliseconds only). `rate` caps requests per second.
- */
-function load(base, path, seconds, rate) {
-  return new Promise((resolve, reject) => {
-    const times = [];
-    const instance = autocannon(
-      {
-        url: base,
-        requests: [{ method: 'GET', path, headers }],
-        connections: 10,
-        pipelining: 1,
-        duration: seconds,
-        timeout: 10,
-        ...(rate ? { overallRate: rate } : {}),
-      },
-      (error, outcome) => {
-        if (error) return reject(error);
-        const bad = outcome.errors + outcome.timeouts + outcome.non2xx;
-        if (bad > 0) return reject(new Error(`${bad} failed requests (${outcome.non2xx} not 2xx) at ${base}`));
-        times.sort((a, b) => a - b);
-        resolve({
-          rate: outcome.requests.average,
-          count: times.length,
-          p50: percentile(times, 50),
-          p99: percentile(times, 99),
-        });
-      },
-    );
-    instance.on('response', (_client, _status, _bytes, time) => times.push(time));
-  });
-}
 
 /** Warm-up, saturation, then half the saturation rate. */
 async function measure(base, path) {
-  await load(base, path, 1);
-  const saturated = await load(base, path, SECONDS);
-  const half = await load(base, path, SECONDS, Math.floor(saturated.rate / 2));
+  allAnswered(await load(base, path, 1));
+  const saturated = allAnswered(await load(base, path, SECONDS));
+  const half = allAnswered(await load(base, path, SECONDS, Math.floor(saturated.rate / 2)));
   return { saturated, half };
 }
 
 // --- the run ------------------------------------------------------------------------------------------------------
 
-const serverArgs = [SERVER, '--port', '0', '--data-dir', dataDir];
-const serverEnv = {
-  ACCSYN_BOOTSTRAP_WORKSPACE: WORKSPACE,
-  ACCSYN_BOOTSTRAP_ADMIN: ADMIN,
-  ACCSYN_BOOTSTRAP_API_KEY: API_KEY,
-};
+// The rate limits would refuse the load of one client; bench/limits measures what they cost.
+const serverArgs = [
+  SERVER,
+  '--port',
+  '0',
+  '--data-dir',
+  dataDir,
+  '--limit-api',
+  'off',
+  '--max-connections',
+  '0',
+  '--throttle',
+  'off',
+];
 
 const database = join(dataDir, 'accsyn.db');
-await stop(await start('server-bootstrap', serverArgs, serverEnv));
+await stop(await start(dataDir, 'server-bootstrap', serverArgs, BOOTSTRAP_ENV));
 const seedStart = performance.now();
 const { middle, expected } = seed(database);
 const seedSeconds = (performance.now() - seedStart) / 1000;
 const databaseBytes = statSync(database).size;
 
-const server = await start('server', serverArgs, serverEnv);
+const server = await start(dataDir, 'server', serverArgs, BOOTSTRAP_ENV);
 const idle = memoryOf(server.child.pid);
 const session = await login(server.url);
 const targets = [
@@ -308,7 +188,7 @@ if (expected === 0 || targets[1].rows.length !== Math.min(expected, 100)) {
 
 const answers = join(dataDir, 'answers.json');
 writeFileSync(answers, JSON.stringify(Object.fromEntries(targets.map((t) => [t.path, t.body]))));
-const bare = await start('bare', [BARE, answers]);
+const bare = await start(dataDir, 'bare', [BARE, answers]);
 for (const target of targets) {
   const same = await send(bare.url, 'GET', target.path);
   if (same.text !== target.body) throw new Error(`the bare route does not answer the bytes of ${target.name}`);
@@ -332,7 +212,7 @@ const [byId, threeClauses] = targets;
 const byIdRatio = byId.server.saturated.rate / byId.bare.saturated.rate;
 const peak = Math.max(idle.peak, loaded.peak);
 const lines = [
-  `Rows: ${ROWS.toLocaleString('en')} transfers with one task each, written in ${seedSeconds.toFixed(1)} s as \`transfer/create\` writes them (statuses waiting, paused, running, failed; SQLite file ${mb(databaseBytes)}). The server is \`packages/server/dist/main.js\` at its default log level (info, to a file); the baseline is a bare fastify route (\`bench/server/bare.js\`) answering the same request line with the same bytes. Each in its own process; autocannon in a third, 10 connections, no pipelining, ${SECONDS} s per run after 1 s of warm-up.`,
+  `Rows: ${ROWS.toLocaleString('en')} transfers with one task each, written in ${seedSeconds.toFixed(1)} s as \`transfer/create\` writes them (statuses waiting, paused, running, failed; SQLite file ${mb(databaseBytes)}). The server is \`packages/server/dist/main.js\` at its default log level (info, to a file), its rate limits off; the baseline is a bare fastify route (\`bench/server/bare.js\`) answering the same request line with the same bytes. Each in its own process; autocannon in a third, 10 connections, no pipelining, ${SECONDS} s per run after 1 s of warm-up.`,
   '',
   `- find by id: \`transfer/find\`, \`data: {}\`, \`query: "id=${middle}"\` (the middle transfer); answer ${byId.body.length} bytes.`,
   `- find, 3 clauses: \`transfer/find\`, \`data: {limit: 100}\`, \`query: "${THREE_CLAUSES}"\`; ${threeClauses.rows.length} rows, answer ${threeClauses.body.length.toLocaleString('en')} bytes.`,

@@ -9,6 +9,7 @@ import { ConfigError } from '../config.js';
  */
 export class ClientIdentity {
   private readonly trusted = new BlockList();
+  private readonly anyTrusted: boolean;
 
   constructor(
     trustProxy: readonly string[],
@@ -23,9 +24,11 @@ export class ClientIdentity {
       }
       this.trusted.addSubnet(address, prefix, family === 6 ? 'ipv6' : 'ipv4');
     }
+    this.anyTrusted = trustProxy.length > 0;
   }
 
   isTrusted(address: string): boolean {
+    if (!this.anyTrusted) return false;
     const family = isIP(address);
     return family !== 0 && this.trusted.check(address, family === 6 ? 'ipv6' : 'ipv4');
   }

@@ -103,8 +103,7 @@ export class Limits {
     const decision = await this.guard(() => this.store.take(`edge:${limit.name}:${this.identity.key(client)}`, limit));
     if (!decision) return;
     // IETF draft-ietf-httpapi-ratelimit-headers: the policy (quota per window), then what is left of it.
-    const window = Math.max(1, Math.ceil(limit.burst / limit.rate));
-    reply.header('ratelimit-policy', `"${limit.name}";q=${limit.burst};w=${window}`);
+    reply.header('ratelimit-policy', policyOf(limit));
     reply.header('ratelimit', `"${limit.name}";r=${decision.remaining};t=${Math.ceil(decision.resetMs / 1000)}`);
     if (!decision.allowed) throw tooMany(decision.retryAfterMs);
   }
@@ -126,6 +125,18 @@ export class Limits {
       throw new HttpError(503, 'The rate limiter is unavailable; please try again shortly.');
     }
   }
+}
+
+const policies = new WeakMap<EdgeLimit, string>();
+
+/** A limit's RateLimit-Policy value: its burst as the quota, over the seconds the bucket takes to refill. */
+function policyOf(limit: EdgeLimit): string {
+  let policy = policies.get(limit);
+  if (policy === undefined) {
+    policy = `"${limit.name}";q=${limit.burst};w=${Math.max(1, Math.ceil(limit.burst / limit.rate))}`;
+    policies.set(limit, policy);
+  }
+  return policy;
 }
 
 /**

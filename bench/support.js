@@ -1,0 +1,190 @@
+// What the benchmarks over HTTP share: child processes that are always stopped, the official client's wire, and
+// bounded autocannon runs. Imported by bench/server/run.js and bench/limits/run.js.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { authorizationHeader, encodeEnvelope, queryStringOf } from '../packages/protocol/dist/index.js';
+
+export const WORKSPACE = 'bench';
+export const ADMIN = 'admin@bench.test';
+// A fixed key of 64 letters and digits, as the server generates them; the server is on loopback and lives minutes.
+export const API_KEY = 'BenchKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU';
+export const SERVER = new URL('../packages/server/dist/main.js', import.meta.url).pathname;
+/** On its first start on an empty data directory, the server makes this workspace, its admin and the admin's key. */
+export const BOOTSTRAP_ENV = {
+  ACCSYN_BOOTSTRAP_WORKSPACE: WORKSPACE,
+  ACCSYN_BOOTSTRAP_ADMIN: ADMIN,
+  ACCSYN_BOOTSTRAP_API_KEY: API_KEY,
+};
+
+// --- child processes, always stopped ----------------------------------------------------------------------------
+
+const children = new Set();
+const scratch = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/** A new temporary directory, removed when this process exits. */
+export function scratchDir(name) {
+  const dir = mkdtempSync(join(tmpdir(), `accsyn-bench-${name}-`));
+  scratch.push(dir);
+  return dir;
+}
+
+/** Starts `node <args>` with its output in `<dir>/<name>.log`; resolves when it prints `listening on <url>`. */
+export async function start(dir, name, args, env = {}) {
+  const log = join(dir, `${name}.log`);
+  const fd = openSync(log, 'w');
+  const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+  closeSync(fd);
+  children.add(child);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    children.delete(child);
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = readFileSync(log, 'utf8');
+    const url = /^listening on (\S+)$/m.exec(text)?.[1];
+    if (url) return { child, url, log };
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not start:\n${text.slice(-2000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Asks a child to stop, as an operator would; kills it when it has not gone in 10 s. */
+export async function stop({ child }) {
+  if (!children.has(child)) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+// --- the wire, as the official client speaks it ----------------------------------------------------------------
+
+export const headers = {
+  Authorization: authorizationHeader(ADMIN, API_KEY),
+  'X-Accsyn-Workspace': WORKSPACE,
+  'X-Accsyn-Device': 'PythonAPI v3.3.0-0 @ linux bench(posix)',
+  Accept: '*/*',
+};
+
+/** One request with the client's headers; a body goes with no Content-Type, as Python requests sends a str. */
+export function send(base, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const extra = body === undefined ? {} : { 'Content-Length': Buffer.byteLength(body) };
+    const request = httpRequest(new URL(path, base), { method, headers: { ...headers, ...extra } }, (response) => {
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode,
+          headers: response.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+export async function login(base) {
+  const reply = await send(base, 'PUT', '/api/v3/api/login', '{}');
+  if (reply.status !== 200) throw new Error(`login failed: ${reply.status} ${reply.text}`);
+  return JSON.parse(reply.text).result.session_id;
+}
+
+/** An event's envelope in the client's field order. */
+export function envelopeOf(session, uri, data, query) {
+  return encodeEnvelope({
+    audience: 'api',
+    workspace: WORKSPACE,
+    eid: randomUUID(),
+    session,
+    uri,
+    ident: ADMIN,
+    created: new Date().toISOString().slice(0, 19),
+    hostname: 'bench',
+    data,
+    query,
+  });
+}
+
+/** The path of a GET event: the envelope, percent-encoded as the whole query string. */
+export function eventPath(session, uri, data, query) {
+  return `/api/v3/event?${queryStringOf(envelopeOf(session, uri, data, query))}`;
+}
+
+export async function result(base, path) {
+  const reply = await send(base, 'GET', path);
+  if (reply.status !== 200) throw new Error(`GET ${path.slice(0, 60)}... answered ${reply.status}: ${reply.text}`);
+  return { rows: JSON.parse(reply.text).result, body: reply.text };
+}
+
+// --- load ---------------------------------------------------------------------------------------------------------
+
+/** Percentile of sorted values, nearest rank. */
+export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+/** Median of values; the mean of the middle two for an even count. */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return Number.isInteger(middle) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[Math.floor(middle)];
+}
+
+/**
+ * One bounded autocannon run (10 connections, no pipelining): requests per second, p50/p99 over every response's
+ * own time (autocannon's histogram keeps whole milliseconds only), and the requests that failed (`non2xx` of them
+ * answered other than 2xx). `rate` caps requests per second.
+ */
+export function load(base, path, seconds, rate) {
+  return new Promise((resolve, reject) => {
+    const times = [];
+    const instance = autocannon(
+      {
+        url: base,
+        requests: [{ method: 'GET', path, headers }],
+        connections: 10,
+        pipelining: 1,
+        duration: seconds,
+        timeout: 10,
+        ...(rate ? { overallRate: rate } : {}),
+      },
+      (error, outcome) => {
+        if (error) return reject(error);
+        times.sort((a, b) => a - b);
+        resolve({
+          base,
+          rate: outcome.requests.average,
+          count: times.length,
+          p50: percentile(times, 50),
+          p99: percentile(times, 99),
+          failed: outcome.errors + outcome.timeouts + outcome.non2xx,
+          non2xx: outcome.non2xx,
+        });
+      },
+    );
+    instance.on('response', (_client, _status, _bytes, time) => times.push(time));
+  });
+}
+
+/** A run's outcome, unless a request failed. */
+export function allAnswered(run) {
+  if (run.failed > 0) throw new Error(`${run.failed} failed requests (${run.non2xx} not 2xx) at ${run.base}`);
+  return run;
+}
