@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import {
   PermissionError,
   QueryError,
   RateLimitError,
+  ServerError,
   Session,
   type SessionOptions,
   TimeoutError,
@@ -229,5 +231,51 @@ describe('logging and pacing', () => {
     await Promise.all(Array.from({ length: 5 }, () => paced.find('User')));
     // Five calls at ten a second: the last starts 400 ms after the first, at the earliest.
     expect(performance.now() - started).toBeGreaterThanOrEqual(400);
+  });
+});
+
+describe('retries of reads, not of writes', () => {
+  let failing: HttpServer;
+  let url = '';
+  const seen: string[] = [];
+  beforeAll(async () => {
+    // Logs in, then answers every event 503 as a gateway would, counting what it gets.
+    failing = createHttpServer((request, response) => {
+      seen.push(request.method ?? '');
+      const login = request.url?.startsWith('/api/v3/api/login');
+      response.writeHead(login ? 200 : 503, { 'content-type': login ? 'application/json' : 'text/html' });
+      response.end(
+        login ? '{"result": {"role": "admin", "id": "x", "session_id": "s"}}' : '<h1>503 Service Unavailable</h1>',
+      );
+    });
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(failing.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => failing.close(() => resolve())));
+
+  it('retries a find after a 503, then raises a ServerError; sends a create once', async () => {
+    const client = open({ hostname: url, retry: { attempts: 3, baseDelay: 5, maxDelay: 10 } });
+    await client.login();
+    seen.length = 0;
+    const read = await client.find('User').catch((e: unknown) => e);
+    expect(read).toBeInstanceOf(ServerError);
+    expect((read as ServerError).status).toBe(503);
+    expect((read as ServerError).message).toBe(
+      'The server answered 503 with something other than JSON: <h1>503 Service Unavailable</h1>',
+    );
+    expect(seen).toEqual(['GET', 'GET', 'GET']);
+    seen.length = 0;
+    await expect(client.create('User', { code: 'x@example.com' })).rejects.toThrow(ServerError);
+    expect(seen).toEqual(['POST']);
+  });
+});
+
+describe('the master lookup', () => {
+  it('finds the workspace host through the lookup, here through an accsyn proxy as the official client does', async () => {
+    // With no host, the session asks the master; an accsyn proxy receives that request too, and our server
+    // answers it with its own address.
+    const { port } = new URL(server.url);
+    const looked = open({ hostname: undefined, proxy: `accsyn:127.0.0.1:${port}` });
+    expect(await looked.findOne('User')).toMatchObject({ code: 'admin@acme.test' });
   });
 });
