@@ -1,6 +1,6 @@
 // What the benchmarks over HTTP share: child processes that are always stopped, the official client's wire, and
-// bounded autocannon runs. Imported by bench/server/run.js and bench/limits/run.js.
-import { spawn } from 'node:child_process';
+// bounded autocannon runs. Imported by bench/server/run.js, bench/limits/run.js and bench/client/run.js.
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -61,6 +61,14 @@ export async function start(dir, name, args, env = {}) {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+
+/** CPU time a process has used, all its threads, user and system, in µs (Linux). */
+export function cpuOf(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
 }
 
 /** Asks a child to stop, as an operator would; kills it when it has not gone in 10 s. */
@@ -127,6 +135,14 @@ export function envelopeOf(session, uri, data, query) {
 /** The path of a GET event: the envelope, percent-encoded as the whole query string. */
 export function eventPath(session, uri, data, query) {
   return `/api/v3/event?${queryStringOf(envelopeOf(session, uri, data, query))}`;
+}
+
+/** Creates a transfer as the client does (POST, the envelope as the body); answers its id. */
+export async function createTransfer(base, session, name) {
+  const body = envelopeOf(session, 'transfer/create', { source: `renders/${name}.mov`, destination: `${ADMIN}:/in/` });
+  const reply = await send(base, 'POST', '/api/v3/event', body);
+  if (reply.status !== 200) throw new Error(`transfer/create answered ${reply.status}: ${reply.text}`);
+  return JSON.parse(reply.text).result[0].id;
 }
 
 export async function result(base, path) {

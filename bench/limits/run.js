@@ -1,14 +1,13 @@
 // The rate limits' cost: the real server, a child process on loopback, answering an authenticated find by id with
 // its limits off, on with counters in memory, and on with counters in Redis, at numbers that never refuse; each
 // configuration in its own process, one after another, in rounds of alternating order. `npm run bench:limits`.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { writeResults } from '../results.js';
 import {
-  ADMIN,
   BOOTSTRAP_ENV,
-  envelopeOf,
+  cpuOf,
+  createTransfer,
   eventPath,
   load,
   login,
@@ -42,14 +41,6 @@ const serverArgs = [SERVER, '--port', '0', '--data-dir', dataDir];
 
 // --- a small database, written over the wire ----------------------------------------------------------------------
 
-/** Creates a transfer as the client does (POST, the envelope as the body); answers its id. */
-async function createTransfer(base, session, name) {
-  const body = envelopeOf(session, 'transfer/create', { source: `renders/${name}.mov`, destination: `${ADMIN}:/in/` });
-  const reply = await send(base, 'POST', '/api/v3/event', body);
-  if (reply.status !== 200) throw new Error(`transfer/create answered ${reply.status}: ${reply.text}`);
-  return JSON.parse(reply.text).result[0].id;
-}
-
 // The first start bootstraps the workspace; the session and the transfers live in the database, for every later
 // process. Logging in once keeps the backend throttle, whose window Redis keeps across processes, out of the way.
 const setup = await start(dataDir, 'setup', [...serverArgs, ...CONFIGURATIONS[0].args], BOOTSTRAP_ENV);
@@ -65,14 +56,6 @@ if (expected.rows.length !== 1 || expected.rows[0].id !== target) {
 await stop(setup);
 
 // --- the runs -----------------------------------------------------------------------------------------------------
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
-
-/** CPU time a process has used, all its threads, user and system, in µs (Linux). */
-function cpuOf(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
-}
 
 /**
  * One configuration in a new server process: checks that it answers the same bytes and that its limiter is at work

@@ -81,6 +81,12 @@ interface Event {
 
 const ID = /^[a-z0-9]{24}$/;
 const VERSION = '0.1.0';
+/** This machine's name, as the envelope and the device header carry it: read once, it is a system call. */
+const HOST = hostname();
+const DEVICE: Readonly<Record<string, string>> = {
+  [DEVICE_HEADER]: `accsyn-api v${VERSION} @ ${platform()} ${HOST}(node)`,
+  Accept: 'application/json',
+};
 
 /**
  * A session with one workspace, as one user. It logs in on its first call (or `login()`), once, and then sends
@@ -93,6 +99,8 @@ export class Session {
   private loggedIn: Promise<{ base: URL; session: string; role: string; id: string }> | undefined;
   private lastMessage: string | undefined;
   private nextStart = 0;
+  /** The headers of every authenticated call, built once. */
+  private readonly authHeaders: Record<string, string>;
 
   constructor(private readonly options: SessionOptions = {}) {
     this.settings = resolveSettings(options);
@@ -106,6 +114,11 @@ export class Session {
     const proxy = this.settings.proxy();
     if (proxy) parseProxy(proxy);
     this.retry = retryPolicy(options.retry);
+    this.authHeaders = {
+      ...DEVICE,
+      Authorization: authorizationHeader(this.settings.username, this.settings.apiKey),
+      [WORKSPACE_HEADER]: this.settings.workspace,
+    };
   }
 
   get workspace(): string {
@@ -395,7 +408,7 @@ export class Session {
       uri: event.uri,
       ident: this.settings.username,
       created: formatDate(new Date()),
-      hostname: hostname(),
+      hostname: HOST,
       ...packData(event.data),
       ...(event.query !== undefined ? { query: event.query } : {}),
       ...(event.id !== undefined ? { id: event.id } : {}),
@@ -429,7 +442,7 @@ export class Session {
           this.log(`retry ${attempt} of ${call.uri} in ${Math.round(delay)} ms: ${error.message}`);
         },
         async () => {
-          await this.pace(signal);
+          if (this.options.maxRequestsPerSecond) await this.pace(signal);
           const started = performance.now();
           const answer = await this.transport.send({
             method: call.method,
@@ -449,16 +462,8 @@ export class Session {
   }
 
   private headers(auth: boolean, body: string | undefined): Record<string, string> {
-    const headers: Record<string, string> = {
-      [DEVICE_HEADER]: `accsyn-api v${VERSION} @ ${platform()} ${hostname()}(node)`,
-      Accept: 'application/json',
-    };
-    if (auth) {
-      headers.Authorization = authorizationHeader(this.settings.username, this.settings.apiKey);
-      headers[WORKSPACE_HEADER] = this.settings.workspace;
-    }
-    if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
-    return headers;
+    const fixed = auth ? this.authHeaders : DEVICE;
+    return body === undefined ? fixed : { ...fixed, 'Content-Length': String(Buffer.byteLength(body)) };
   }
 
   /** Waits until this call may start, so that no more than maxRequestsPerSecond start in a second. */
@@ -502,7 +507,25 @@ interface Call {
  * case-insensitively anyway, and regular expressions keep \D, \S and \W. `offset` is where it starts in the
  * query, to place the server's error positions.
  */
-function readQuery(query: string): { entityType: string; expression: string | undefined; offset: number } {
+function readQuery(query: string): ReadQuery {
+  const known = queries.get(query);
+  if (known) return known;
+  const read = readNewQuery(query);
+  // Scripts send the same few queries over and over: keep the last few hundred read.
+  if (queries.size >= 500) queries.delete(queries.keys().next().value as string);
+  queries.set(query, read);
+  return read;
+}
+
+interface ReadQuery {
+  readonly entityType: string;
+  readonly expression: string | undefined;
+  readonly offset: number;
+}
+
+const queries = new Map<string, ReadQuery>();
+
+function readNewQuery(query: string): ReadQuery {
   if (typeof query !== 'string' || query.trim() === '')
     throw new AccsynError('A query names an entity type, such as "Transfer".');
   let parsed: { entityType: string; where: Expression | null };
