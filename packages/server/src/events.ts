@@ -1,9 +1,10 @@
 import { ENTITY_TYPE_NAMES, type EntityTypeSpec, type Envelope } from 'accsyn-protocol';
 import type { Caller } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
+import { edit, remove, setActive } from './entities/change.js';
+import { create } from './entities/create.js';
 import { find } from './entities/find.js';
 import { readableAttributes, typeNamed } from './entities/model.js';
-import { create, edit, remove, setActive } from './entities/write.js';
 import { badRequest } from './http/errors.js';
 import type { Store } from './store/store.js';
 

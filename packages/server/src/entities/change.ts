@@ -1,0 +1,190 @@
+import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
+import { sql } from 'kysely';
+import type { EventContext } from '../events.js';
+import { badRequest, HttpError } from '../http/errors.js';
+import { isId } from '../store/ids.js';
+import { capitalise, checkRole } from './access.js';
+import { foldedColumns, type Row, readableAttributes, TABLES, typeNamed, updateRow } from './model.js';
+import { present } from './present.js';
+import { idsByCode } from './references.js';
+import {
+  checkWrite,
+  columnsOf,
+  notSubmittable,
+  objectOf,
+  presentOne,
+  resolveReferences,
+  uniqueViolation,
+  visibleRow,
+  writableJob,
+} from './write.js';
+
+/**
+ * `<type>/edit`, `task/edit`, `<type>/delete`, `<type>/activate` and `<type>/deactivate` (reference §2.4).
+ */
+
+export async function edit(context: EventContext, spec: EntityTypeSpec): Promise<Row[]> {
+  checkRole(spec, context.caller, 'edit');
+  if (spec.name === 'task') return editTasks(context);
+  const data = objectOf(context.envelope.data, `${spec.name}/edit`);
+  if (Object.keys(data).length === 0) throw badRequest(`${spec.name}/edit: data holds nothing to change.`);
+  const stored = await visibleRow(context, spec, context.envelope.id);
+  await checkWrite(context, spec, stored);
+  const changes = columnsOf(spec, data, 'edit');
+  await resolveReferences(context, spec, changes);
+  if (spec.name === 'user' && changes.role !== undefined && context.caller.user.role !== 'admin') {
+    throw new HttpError(403, 'Permission denied: only an admin may change roles.');
+  }
+  const now = new Date().toISOString();
+  if (changes.status === 'pending' && (spec.name === 'delivery' || spec.name === 'request')) {
+    await checkSubmittable(context, spec, stored);
+    // Submitting passes through pending to waiting at once: nothing here waits for a submission to be processed.
+    changes.status = 'waiting';
+  }
+  if (spec.family === 'job' && typeof changes.status === 'string') {
+    changes.finished = FINISHED_JOB_STATUSES.includes(changes.status) ? now : null;
+  }
+  const row = { ...changes, ...foldedColumns(changes), modified: now, modifier: context.caller.user.id };
+  await context.store.db
+    .transaction()
+    .execute(async (trx) => {
+      await updateRow(trx, TABLES[spec.family], stored.id as string, row);
+      // Changing a role revokes all access (reference §3.2).
+      if (spec.name === 'user' && changes.role !== undefined && changes.role !== stored.role) {
+        await sql`UPDATE acls SET archived = ${now} WHERE entity = ${`user:${stored.id}`} AND archived IS NULL`.execute(
+          trx,
+        );
+      }
+    })
+    .catch((error: unknown) => {
+      throw uniqueViolation(error, spec, { ...stored, ...changes }) ?? error;
+    });
+  return presentOne(context, spec, stored.id as string);
+}
+
+/** A delivery is submitted with files and recipients; a request with recipients. */
+async function checkSubmittable(context: EventContext, spec: EntityTypeSpec, stored: Row): Promise<void> {
+  const counts = await sql<{ files: number; recipients: number }>`SELECT
+    (SELECT COUNT(*) FROM tasks WHERE job = ${stored.id}) AS files,
+    (SELECT COUNT(*) FROM recipients WHERE job = ${stored.id}) AS recipients`.execute(context.store.db);
+  const { files = 0, recipients = 0 } = counts.rows[0] ?? {};
+  if ((spec.name === 'delivery' && Number(files) === 0) || Number(recipients) === 0) {
+    throw notSubmittable(spec);
+  }
+}
+
+/** task/edit: a list of changes to tasks of the job in the envelope's id, each task named by `id` or `uri`. */
+async function editTasks(context: EventContext): Promise<Row[]> {
+  const { store, envelope, caller } = context;
+  const job = await writableJob(context, envelope.id);
+  const spec = typeNamed('task');
+  const changes = Array.isArray(envelope.data) ? envelope.data : [envelope.data];
+  const tasks = await store.db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('job', '=', job.id as string)
+    .execute();
+  const now = new Date().toISOString();
+  const updates = changes.map((change, i) => {
+    const { id, uri, ...rest } = objectOf(change, `task/edit [${i}]`);
+    const task = tasks.find((t) => (id !== undefined ? t.id === id : t.uri === String(uri)));
+    if (!task) throw badRequest(`task/edit [${i}]: this job has no task ${JSON.stringify(id ?? uri)}.`);
+    return { id: task.id, row: columnsOf(spec, rest, 'edit') };
+  });
+  await store.db.transaction().execute(async (trx) => {
+    for (const { id, row } of updates) {
+      const finished = typeof row.status === 'string' ? (row.status === 'done' ? now : null) : undefined;
+      await trx
+        .updateTable('tasks')
+        .set({ ...row, modified: now, ...(finished !== undefined ? { finished } : {}) })
+        .where('id', '=', id)
+        .execute();
+    }
+  });
+  const rows = await store.db
+    .selectFrom('tasks')
+    .selectAll()
+    .where(
+      'id',
+      'in',
+      updates.map((u) => u.id),
+    )
+    .execute();
+  return present(context, spec, rows as Row[], readableAttributes(spec, caller.user.role));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// delete, activate, deactivate
+
+/**
+ * Deletes by archiving: the entity leaves every scope but `archived`, and its code is free again. `force` removes
+ * a job for good, with its tasks. The main site, the default volume and the default queue stay.
+ */
+export async function remove(context: EventContext, spec: EntityTypeSpec): Promise<true> {
+  checkRole(spec, context.caller, 'delete');
+  if (spec.name === 'task') throw badRequest('Tasks cannot be deleted: set their status to excluded instead.');
+  if (spec.name === 'workspace') throw new HttpError(403, 'A workspace cannot be deleted through the API.');
+  const stored = await visibleRow(context, spec, context.envelope.id);
+  await checkWrite(context, spec, stored);
+  if (spec.name === 'user' && stored.id === context.caller.user.id) throw badRequest('You cannot delete yourself.');
+  if (stored.main === 1 || stored.default === 1) {
+    throw new HttpError(409, `The ${stored.main === 1 ? 'main site' : `default ${spec.name}`} cannot be deleted.`);
+  }
+  const force = (context.envelope.data as { force?: unknown } | null)?.force === true;
+  const now = new Date().toISOString();
+  const table = TABLES[spec.family];
+  await context.store.db.transaction().execute(async (trx) => {
+    if (force && spec.family === 'job') {
+      await sql`DELETE FROM ${sql.table(table)} WHERE id = ${stored.id}`.execute(trx);
+      return;
+    }
+    const set: Row = { archived: now, modified: now, modifier: context.caller.user.id };
+    if (spec.family === 'job' && !FINISHED_JOB_STATUSES.includes(stored.status as string)) {
+      Object.assign(set, { status: 'aborted', finished: now });
+    }
+    await updateRow(trx, table, stored.id as string, set);
+    if (spec.family === 'share') {
+      await sql`UPDATE acls SET archived = ${now} WHERE target = ${`share:${stored.id}`}`.execute(trx);
+    }
+  });
+  return true;
+}
+
+/** activate (by id, or by a bare code in `query`) and deactivate: users, shares, clients and ACLs. */
+export async function setActive(context: EventContext, spec: EntityTypeSpec, active: boolean): Promise<true> {
+  const operation = active ? 'activate' : 'deactivate';
+  if (!['user', 'share', 'client', 'acl'].includes(spec.family)) {
+    throw badRequest(`${capitalise(spec.name)}s cannot be ${operation}d: only users, shares, clients and ACLs can.`);
+  }
+  if (spec.name === 'home' && !active) {
+    throw badRequest('A home cannot be deactivated on its own: deactivate its user instead.');
+  }
+  checkRole(spec, context.caller, operation);
+  const { envelope, caller } = context;
+  let id = envelope.id;
+  if (id === undefined && typeof envelope.query === 'string') {
+    const found = await idsByCode(context.store, caller.workspace.id, [spec.family], envelope.query.trim());
+    id = found[0]?.id ?? envelope.query.trim();
+    if (!isId(id))
+      throw new HttpError(404, `There is no ${spec.name} '${envelope.query.trim()}', or you may not see it.`);
+  }
+  const stored = await visibleRow(context, spec, id);
+  await checkWrite(context, spec, stored);
+  if (spec.name === 'user' && stored.id === caller.user.id && !active) {
+    throw badRequest('You cannot deactivate yourself.');
+  }
+  const now = new Date().toISOString();
+  await context.store.db.transaction().execute(async (trx) => {
+    const set = { inactive: active ? 0 : 1, modified: now, modifier: caller.user.id };
+    await updateRow(trx, TABLES[spec.family], stored.id as string, set);
+    // A share's and a user's ACLs follow them offline and back (reference §3.6, §3.8).
+    const acls =
+      spec.family === 'share'
+        ? sql`target = ${`share:${stored.id}`}`
+        : spec.family === 'user'
+          ? sql`entity = ${`user:${stored.id}`}`
+          : undefined;
+    if (acls) await sql`UPDATE acls SET inactive = ${active ? 0 : 1} WHERE ${acls}`.execute(trx);
+  });
+  return true;
+}
