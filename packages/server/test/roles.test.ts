@@ -1,6 +1,5 @@
 import { ROLES, type Role } from 'accsyn-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newId } from '../src/store/ids.js';
 import type { Reply } from './support/raw.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { addUser, RawSession } from './support/session.js';
@@ -614,17 +613,7 @@ describe('another workspace on the same server', () => {
   }
 
   beforeAll(async () => {
-    const now = new Date().toISOString();
-    const store = test.server.store;
-    await store.insertWorkspace({
-      id: newId(),
-      code: 'other',
-      code_folded: 'other',
-      name: 'other',
-      created: now,
-      modified: now,
-    });
-    other = new RawSession(test.url, await addUser(store, 'other', 'root@other.test', 'admin'));
+    other = new RawSession(test.url, await addUser(test.server.store, 'other', 'root@other.test', 'admin'));
     acme = await oneOfEach(admin, 'acme-secret');
     theirs = await oneOfEach(other, 'other-secret');
   });

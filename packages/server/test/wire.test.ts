@@ -2,59 +2,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey, newApiKey } from '../src/auth/keys.js';
-import { newId } from '../src/store/ids.js';
 import { authHeaders, type Credentials, envelope, event, login, send } from './support/raw.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { addUser } from './support/session.js';
 
 let test: TestServer;
 let base: string;
 let admin: Credentials;
-
-/** Adds a user with a key of its own, as the entity API will; returns its credentials. */
-async function addUser(workspaceCode: string, email: string, options: { expires?: string } = {}): Promise<Credentials> {
-  const store = test.server.store;
-  let workspace = await store.workspaceByCode(workspaceCode);
-  const now = new Date().toISOString();
-  if (!workspace) {
-    workspace = {
-      id: newId(),
-      code: workspaceCode,
-      code_folded: workspaceCode,
-      name: workspaceCode,
-      created: now,
-      modified: now,
-    };
-    await store.insertWorkspace(workspace);
-  }
-  const user = newId();
-  await store.insertUser({
-    id: user,
-    workspace: workspace.id,
-    code: email,
-    code_folded: email.toLowerCase(),
-    name: email,
-    role: 'standard',
-    status: 'enabled',
-    inactive: 0,
-    created: now,
-    creator: null,
-    modified: now,
-    modifier: null,
-  });
-  const key = newApiKey();
-  await store.insertApiKey({
-    id: newId(),
-    workspace: workspace.id,
-    user,
-    name: 'test',
-    hash: hashApiKey(key),
-    created: now,
-    expires: options.expires ?? null,
-    revoked: null,
-    last_used: null,
-  });
-  return { workspace: workspaceCode, user: email, key };
-}
 
 async function sessionOf(credentials: Credentials): Promise<string> {
   const reply = await login(base, credentials);
@@ -131,7 +85,9 @@ describe('login', () => {
   });
 
   it('refuses wrong credentials with one message that tells nothing of what exists', async () => {
-    const other = await addUser('acme', 'expired@acme.test', { expires: '2020-01-01T00:00:00.000Z' });
+    const other = await addUser(test.server.store, 'acme', 'expired@acme.test', 'standard', {
+      expires: '2020-01-01T00:00:00.000Z',
+    });
     for (const credentials of [
       { ...admin, key: newApiKey() },
       { ...admin, user: 'nobody@acme.test' },
@@ -168,8 +124,8 @@ describe('events', () => {
 
   it('refuses an event without a session, with a session of someone else, or of another workspace', async () => {
     const session = await sessionOf(admin);
-    const lisa = await addUser('acme', 'lisa@acme.test');
-    const bob = await addUser('globex', 'bob@globex.test');
+    const lisa = await addUser(test.server.store, 'acme', 'lisa@acme.test', 'standard');
+    const bob = await addUser(test.server.store, 'globex', 'bob@globex.test', 'standard');
     const lisaSession = await sessionOf(lisa);
     const bobSession = await sessionOf(bob);
     const cases: [Credentials, string][] = [

@@ -2,6 +2,7 @@ import type { Role } from 'accsyn-protocol';
 import { hashApiKey, newApiKey } from '../../src/auth/keys.js';
 import { newId } from '../../src/store/ids.js';
 import type { Store } from '../../src/store/store.js';
+import type { WorkspaceRow } from '../../src/store/tables.js';
 import { type Credentials, envelope, event, login, type Method, type Reply } from './raw.js';
 
 /**
@@ -53,10 +54,28 @@ export class RawSession {
   }
 }
 
-/** Adds a user with a key straight into the store (keys are not made through the API); returns its credentials. */
-export async function addUser(store: Store, workspaceCode: string, email: string, role: Role): Promise<Credentials> {
-  const workspace = await store.workspaceByCode(workspaceCode);
-  if (!workspace) throw new Error(`no workspace ${workspaceCode}`);
+/** Adds a workspace straight into the store (workspaces are not made through the API), unless it is there. */
+export async function addWorkspace(store: Store, code: string): Promise<WorkspaceRow> {
+  const known = await store.workspaceByCode(code);
+  if (known) return known;
+  const now = new Date().toISOString();
+  const workspace = { id: newId(), code, code_folded: code.toLowerCase(), name: code, created: now, modified: now };
+  await store.insertWorkspace(workspace);
+  return workspace;
+}
+
+/**
+ * Adds a user with a key straight into the store (keys are not made through the API), in the workspace of that
+ * code, made if need be; returns its credentials.
+ */
+export async function addUser(
+  store: Store,
+  workspaceCode: string,
+  email: string,
+  role: Role,
+  options: { expires?: string } = {},
+): Promise<Credentials> {
+  const workspace = await addWorkspace(store, workspaceCode);
   const now = new Date().toISOString();
   const user = newId();
   await store.insertUser({
@@ -81,7 +100,7 @@ export async function addUser(store: Store, workspaceCode: string, email: string
     name: 'test',
     hash: hashApiKey(key),
     created: now,
-    expires: null,
+    expires: options.expires ?? null,
     revoked: null,
     last_used: null,
   });
