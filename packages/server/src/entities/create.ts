@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityTypeSpec, Role } from 'accsyn-protocol';
+import { type EntityTypeSpec, JOB_TYPES, type Role } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
 import { sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
-import { isId, newId } from '../store/ids.js';
+import { newId } from '../store/ids.js';
 import { capitalise, checkRole, volumeAccess } from './access.js';
-import { defaultVolume, type ResolvedEndpoint, resolveEndpoint } from './endpoints.js';
+import { defaultQueue, defaultVolume, type ResolvedEndpoint, resolveEndpoint } from './endpoints.js';
 import {
   foldedColumns,
   insertRow,
@@ -18,7 +18,7 @@ import {
   updateRow,
 } from './model.js';
 import { present } from './present.js';
-import { idsByCode } from './references.js';
+import { liveId } from './references.js';
 import {
   checkWrite,
   columnsOf,
@@ -228,44 +228,26 @@ async function prepare(
 
 async function userId(context: EventContext, value: unknown, what: string): Promise<string> {
   if (typeof value !== 'string') throw badRequest(`${what} must be a user's id or e-mail.`);
-  const found = isId(value)
-    ? [value]
-    : (await idsByCode(context.store, context.caller.workspace.id, ['user'], value)).map((f) => f.id);
-  const id = found[0];
-  const live =
-    id &&
-    (await context.store.db
-      .selectFrom('users')
-      .select('id')
-      .where('id', '=', id)
-      .where('workspace', '=', context.caller.workspace.id)
-      .where('archived', 'is', null)
-      .executeTakeFirst());
-  if (!live) throw badRequest(`${what}: there is no user '${value}' in this workspace.`);
-  return live.id;
+  const id = await liveId(context.store, context.caller.workspace.id, 'user', value);
+  if (!id) throw badRequest(`${what}: there is no user '${value}' in this workspace.`);
+  return id;
 }
 
 async function shareId(context: EventContext, value: unknown, type: string | undefined, what: string): Promise<string> {
   if (typeof value !== 'string') throw badRequest(`${what} must be a ${type ?? 'share'}'s id or code.`);
-  const row = await sql<{ id: string }>`SELECT id FROM shares WHERE workspace = ${context.caller.workspace.id}
-    AND archived IS NULL ${type ? sql`AND type = ${type}` : sql``}
-    AND (id = ${value} OR code_folded = ${fold(value)})`.execute(context.store.db);
-  const id = row.rows[0]?.id;
+  const ofType = type ? sql`AND type = ${type}` : sql``;
+  const id = await liveId(context.store, context.caller.workspace.id, 'share', value, ofType);
   if (!id) throw badRequest(`${what}: there is no ${type ?? 'share'} '${value}' in this workspace.`);
   return id;
 }
 
 /** A job's queue: given by id or code, else the workspace's default queue. */
 async function queueOf(context: EventContext, value: unknown): Promise<string | null> {
-  if (value !== undefined && value !== null && typeof value !== 'string') {
-    throw badRequest("transfer.queue must be a queue's id or code.");
-  }
-  const which = typeof value === 'string' ? sql`(id = ${value} OR code_folded = ${fold(value)})` : sql`"default" = 1`;
-  const found = await sql<{ id: string }>`SELECT id FROM jobs WHERE workspace = ${context.caller.workspace.id}
-    AND type = 2 AND archived IS NULL AND ${which}`.execute(context.store.db);
-  const id = found.rows[0]?.id ?? null;
-  if (!id && typeof value === 'string')
-    throw badRequest(`transfer.queue: there is no queue '${value}' in this workspace.`);
+  const { store, caller } = context;
+  if (value === undefined || value === null) return defaultQueue(store, caller.workspace.id);
+  if (typeof value !== 'string') throw badRequest("transfer.queue must be a queue's id or code.");
+  const id = await liveId(store, caller.workspace.id, 'job', value, sql`AND type = ${JOB_TYPES.queue}`);
+  if (!id) throw badRequest(`transfer.queue: there is no queue '${value}' in this workspace.`);
   return id;
 }
 

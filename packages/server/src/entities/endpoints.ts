@@ -1,10 +1,11 @@
+import { JOB_TYPES } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
 import { sql } from 'kysely';
 import type { Caller } from '../auth/authenticate.js';
 import { HttpError } from '../http/errors.js';
-import { isId } from '../store/ids.js';
 import type { Store } from '../store/store.js';
 import { type Endpoint, type Location, PartyError, parseEndpoint, printEndpoint } from './parties.js';
+import { liveId } from './references.js';
 
 /**
  * The ends of a transfer, checked against the workspace: the users, clients, sites and shares that a source or
@@ -60,32 +61,21 @@ export async function resolveEndpoint(
       site = await mainSite(store, workspace.id);
       break;
     case 'user': {
-      const found = await one(
-        store,
-        sql`SELECT id FROM users WHERE workspace = ${workspace.id}
-        AND code_folded = ${fold(party.email)} AND archived IS NULL`,
-      );
+      const found = await liveId(store, workspace.id, 'user', party.email);
       if (!found) throw refused(`${what}: there is no user ${party.email} in this workspace.`);
       user = found;
       partyRef = `user:${found}`;
       break;
     }
     case 'client': {
-      const found = await one(
-        store,
-        sql`SELECT id FROM clients WHERE workspace = ${workspace.id} AND id = ${party.id}`,
-      );
+      const found = await liveId(store, workspace.id, 'client', party.id);
       if (!found) throw refused(`${what}: there is no client ${party.id} in this workspace.`);
       client = found;
       partyRef = `client:${found}`;
       break;
     }
     case 'site': {
-      const found = await one(
-        store,
-        sql`SELECT id FROM sites WHERE workspace = ${workspace.id}
-        AND code_folded = ${fold(party.code)} AND archived IS NULL`,
-      );
+      const found = await liveId(store, workspace.id, 'site', party.code);
       if (!found) throw refused(`${what}: there is no site ${party.code} in this workspace.`);
       site = found;
       partyRef = `site:${found}`;
@@ -130,11 +120,7 @@ async function resolveShare(store: Store, caller: Caller, location: Location, wh
       const id =
         location.shareType === 'volume' && location.share === '(default)'
           ? await defaultVolume(store, workspace)
-          : await one(
-              store,
-              sql`SELECT id FROM shares WHERE workspace = ${workspace} AND archived IS NULL AND inactive = 0 ${type}
-                AND (${isId(location.share) ? sql`id = ${location.share} OR ` : sql``}code_folded = ${fold(location.share)})`,
-            );
+          : await liveId(store, workspace, 'share', location.share, sql`AND inactive = 0 ${type}`);
       if (!id) throw refused(`${what}: there is no ${location.shareType} '${location.share}' in this workspace.`);
       const parent = await one(store, sql`SELECT COALESCE(parent, id) AS id FROM shares WHERE id = ${id}`);
       return { v: parent, s: id };
@@ -153,6 +139,14 @@ export function defaultVolume(store: Store, workspace: string): Promise<string |
   return one(
     store,
     sql`SELECT id FROM shares WHERE workspace = ${workspace} AND type = 'volume'
+    AND "default" = 1 AND archived IS NULL`,
+  );
+}
+
+export function defaultQueue(store: Store, workspace: string): Promise<string | null> {
+  return one(
+    store,
+    sql`SELECT id FROM jobs WHERE workspace = ${workspace} AND type = ${JOB_TYPES.queue}
     AND "default" = 1 AND archived IS NULL`,
   );
 }

@@ -29,6 +29,26 @@ export async function idsByCode(store: Store, workspace: string, families: reado
   return found;
 }
 
+/** The families whose entities have a code and can be deleted: users, jobs, shares, sites, clients. */
+export type CodedFamily = Exclude<Family, 'workspace' | 'task' | 'acl'>;
+
+/**
+ * The id of the live (not deleted) entity of `family` in the workspace that `value` names, by its id or its code;
+ * `narrower` adds conditions (`AND type = 'volume'`). Undefined when there is none.
+ */
+export async function liveId(
+  store: Store,
+  workspace: string,
+  family: CodedFamily,
+  value: string,
+  narrower = sql``,
+): Promise<string | undefined> {
+  const found = await sql<{ id: string }>`SELECT id FROM ${sql.table(TABLES[family])}
+    WHERE workspace = ${workspace} AND archived IS NULL ${narrower}
+    AND (id = ${value} OR code_folded = ${fold(value)}) LIMIT 1`.execute(store.db);
+  return found.rows[0]?.id;
+}
+
 /** What a value compared with a reference can stand for; the value itself when it names nothing. */
 async function candidates(store: Store, caller: Caller, text: string, families: readonly Family[], asParty: boolean) {
   const typed = /^([a-z]+):([a-z0-9]{24})$/i.exec(text);

@@ -1,5 +1,5 @@
 import { type EntityTypeSpec, JOB_TYPES } from 'accsyn-protocol';
-import { closeMatches, fold } from 'accsyn-query';
+import { closeMatches } from 'accsyn-query';
 import { type Kysely, sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
@@ -8,6 +8,7 @@ import type { Tables } from '../store/tables.js';
 import { checkOwnership, checkRole, readable } from './access.js';
 import { type Row, readableAttributes, SUBTYPE_COLUMN, TABLES, toColumn, typeNamed } from './model.js';
 import { present } from './present.js';
+import { type CodedFamily, liveId } from './references.js';
 
 /**
  * What every write shares (reference §2.4): each is checked (role, then the stored entity's ownership), validated
@@ -120,20 +121,15 @@ export async function visibleJob(context: EventContext, id: unknown): Promise<{ 
  * workspace it names; a reference to nothing there is a 400, so no entity ever points into another workspace.
  */
 export async function resolveReferences(context: EventContext, spec: EntityTypeSpec, row: Row): Promise<void> {
-  const workspace = context.caller.workspace.id;
   for (const [name, value] of Object.entries(row)) {
     const attribute = spec.attributes[name];
     if (attribute?.type !== 'ref' || typeof value !== 'string') continue;
-    const families = attribute.refs ?? [];
+    const families = (attribute.refs ?? []) as CodedFamily[];
     let id: string | undefined;
-    for (const family of families) {
-      const table = sql.table(TABLES[family]);
-      const found = await sql<{ id: string }>`SELECT id FROM ${table} WHERE workspace = ${workspace}
-        AND (id = ${value} OR code_folded = ${fold(value)})`.execute(context.store.db);
-      id ??= found.rows[0]?.id;
-    }
-    if (!id)
+    for (const family of families) id ??= await liveId(context.store, context.caller.workspace.id, family, value);
+    if (!id) {
       throw badRequest(`${spec.name}.${name}: there is no ${families.join(' or ')} '${value}' in this workspace.`);
+    }
     row[name] = id;
   }
 }
