@@ -147,9 +147,11 @@ export class Session {
   find(query: 'entitytypes', options?: CallOptions): Promise<string[]>;
   find<Q extends string>(query: Q, options?: FindOptions & AttributeOptions): Promise<EntityOfQuery<Q>[]>;
   async find(query: string, options: FindOptions & AttributeOptions = {}): Promise<unknown[]> {
-    const { entityType, expression } = readQuery(query);
+    const read = readQuery(query);
+    const { entityType, expression } = read;
     if (entityType === 'entitytypes') {
-      return this.result(await this.event({ method: 'GET', uri: 'entitytypes', data: {} })) as string[];
+      const answer = await this.event({ method: 'GET', uri: 'entitytypes', data: {}, signal: options.signal });
+      return this.result(answer) as string[];
     }
     if (entityType === 'attributes') {
       const match = expression && /^entitytype\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))$/i.exec(expression.trim());
@@ -161,12 +163,13 @@ export class Session {
         await this.event({ method: 'GET', uri: 'attributes', data, signal: options.signal }),
       ) as unknown[];
     }
-    return this.findEvent(query, findData(options), options);
+    return this.findEvent(query, read, findData(options), options);
   }
 
   /** The first entity matching a query (also among finished jobs), or null. `findOne('User')` is yourself. */
   async findOne<Q extends string>(query: Q, options: FindOptions = {}): Promise<EntityOfQuery<Q> | null> {
-    const found = await this.findEvent(query, { ...findData(options), single_entity_query: true }, options);
+    const data = { ...findData(options), single_entity_query: true };
+    const found = await this.findEvent(query, readQuery(query), data, options);
     return (found[0] as EntityOfQuery<Q> | undefined) ?? null;
   }
 
@@ -326,8 +329,8 @@ export class Session {
 
   // -------------------------------------------------------------------------------------------------------------
 
-  private async findEvent(query: string, data: object, options: CallOptions) {
-    const { entityType, expression, offset } = readQuery(query);
+  private async findEvent(query: string, read: ReadQuery, data: object, options: CallOptions) {
+    const { entityType, expression, offset } = read;
     try {
       const answer = await this.event({
         method: 'GET',

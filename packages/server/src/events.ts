@@ -45,7 +45,7 @@ export async function dispatch(context: EventContext): Promise<{ result: unknown
 }
 
 /** `attributes`: the names a role reads of a type, or may give on create (`create`) or change (`update`). */
-function attributes(context: EventContext): string[] {
+function attributes(context: EventContext): readonly string[] {
   const data = (context.envelope.data ?? {}) as Record<string, unknown>;
   if (typeof data.entitytype !== 'string') throw badRequest('attributes: data.entitytype must name an entity type.');
   const spec = typeNamed(data.entitytype);

@@ -135,7 +135,7 @@ function scope(spec: EntityTypeSpec, options: FindOptions, archiveAfterDays: num
 }
 
 /** The attributes to answer with: those asked for (each must exist and be readable), else all readable ones. */
-function chosenAttributes(spec: EntityTypeSpec, context: EventContext, asked?: readonly string[]): string[] {
+function chosenAttributes(spec: EntityTypeSpec, context: EventContext, asked?: readonly string[]): readonly string[] {
   const readableNames = readableAttributes(spec, context.caller.user.role);
   if (!asked || asked.length === 0) return readableNames;
   for (const name of asked) {

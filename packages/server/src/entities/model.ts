@@ -87,12 +87,21 @@ export function querySchema(spec: EntityTypeSpec): Schema {
   return schema;
 }
 
-/** The attributes a role reads of a type, in definition order. */
-export function readableAttributes(spec: EntityTypeSpec, role: Role): string[] {
-  const rank = { admin: 0, employee: 1, standard: 2 };
-  return Object.entries(spec.attributes)
-    .filter(([, attribute]) => rank[role] <= rank[attribute.readableFrom ?? 'standard'])
-    .map(([name]) => name);
+const RANK: Readonly<Record<Role, number>> = { admin: 0, employee: 1, standard: 2 };
+const readable = new WeakMap<EntityTypeSpec, Map<Role, readonly string[]>>();
+
+/** The attributes a role reads of a type, in definition order (worked out once per type and role). */
+export function readableAttributes(spec: EntityTypeSpec, role: Role): readonly string[] {
+  const byRole = readable.get(spec) ?? new Map<Role, readonly string[]>();
+  readable.set(spec, byRole);
+  let names = byRole.get(role);
+  if (!names) {
+    names = Object.entries(spec.attributes)
+      .filter(([, attribute]) => RANK[role] <= RANK[attribute.readableFrom ?? 'standard'])
+      .map(([name]) => name);
+    byRole.set(role, names);
+  }
+  return names;
 }
 
 /** A stored value as the wire shows it: dates naive UTC, booleans true/false, JSON parsed. */
