@@ -64,14 +64,8 @@ const MIGRATIONS: Record<string, Migration> = {
         await db.schema.alterTable('workspaces').addColumn(column, 'text').execute();
       }
       await entityTable(db, 'jobs', (t) =>
-        t
+        described(t)
           .addColumn('type', 'integer', (c) => c.notNull())
-          .addColumn('code', 'text', (c) => c.notNull())
-          .addColumn('code_folded', 'text', (c) => c.notNull())
-          .addColumn('name', 'text', (c) => c.notNull())
-          .addColumn('name_folded', 'text', (c) => c.notNull())
-          .addColumn('description', 'text')
-          .addColumn('status', 'text', (c) => c.notNull())
           .addColumn('progress', 'real')
           .addColumn('size', 'integer')
           .addColumn('speed', 'real')
@@ -87,8 +81,7 @@ const MIGRATIONS: Record<string, Migration> = {
           .addColumn('uri', 'text')
           .addColumn('finished', 'text')
           .addColumn('expires', 'text')
-          .addColumn('settings', 'text')
-          .addColumn('metadata', 'text'),
+          .addColumn('settings', 'text'),
       );
       await db.schema
         .createIndex('jobs_scope')
@@ -135,15 +128,9 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('recipients_user').on('recipients').column('user').execute();
       await entityTable(db, 'shares', (t) =>
-        t
+        described(t)
           .addColumn('type', 'text', (c) => c.notNull())
-          .addColumn('code', 'text', (c) => c.notNull())
-          .addColumn('code_folded', 'text', (c) => c.notNull())
-          .addColumn('name', 'text', (c) => c.notNull())
-          .addColumn('name_folded', 'text', (c) => c.notNull())
-          .addColumn('description', 'text')
           .addColumn('email', 'text')
-          .addColumn('status', 'text', (c) => c.notNull())
           .addColumn('default', 'integer')
           .addColumn('path', 'text')
           .addColumn('paths', 'text')
@@ -151,32 +138,18 @@ const MIGRATIONS: Record<string, Migration> = {
           .addColumn('user', 'text')
           .addColumn('queue', 'text')
           .addColumn('files', 'text')
-          .addColumn('metadata', 'text')
           .addColumn('inactive', 'integer', (c) => c.notNull().defaultTo(0)),
       );
       await uniqueLiveCode(db, 'shares');
       await entityTable(db, 'sites', (t) =>
-        t
-          .addColumn('code', 'text', (c) => c.notNull())
-          .addColumn('code_folded', 'text', (c) => c.notNull())
-          .addColumn('name', 'text', (c) => c.notNull())
-          .addColumn('name_folded', 'text', (c) => c.notNull())
-          .addColumn('description', 'text')
+        described(t)
           .addColumn('main', 'integer', (c) => c.notNull().defaultTo(0))
-          .addColumn('accsyn', 'integer', (c) => c.notNull().defaultTo(0))
-          .addColumn('status', 'text', (c) => c.notNull())
-          .addColumn('metadata', 'text'),
+          .addColumn('accsyn', 'integer', (c) => c.notNull().defaultTo(0)),
       );
       await uniqueLiveCode(db, 'sites');
       await entityTable(db, 'clients', (t) =>
-        t
+        described(t)
           .addColumn('type', 'integer', (c) => c.notNull())
-          .addColumn('code', 'text', (c) => c.notNull())
-          .addColumn('code_folded', 'text', (c) => c.notNull())
-          .addColumn('name', 'text', (c) => c.notNull())
-          .addColumn('name_folded', 'text', (c) => c.notNull())
-          .addColumn('description', 'text')
-          .addColumn('status', 'text', (c) => c.notNull())
           .addColumn('os', 'text')
           .addColumn('roles', 'text')
           .addColumn('site', 'text')
@@ -187,7 +160,6 @@ const MIGRATIONS: Record<string, Migration> = {
           .addColumn('host_ident', 'text')
           .addColumn('parent', 'text')
           .addColumn('last_checkin', 'text')
-          .addColumn('metadata', 'text')
           .addColumn('inactive', 'integer', (c) => c.notNull().defaultTo(0)),
       );
       await db.schema.createIndex('clients_user').on('clients').columns(['workspace', 'user']).execute();
@@ -228,6 +200,18 @@ async function entityTable(
     .addColumn('archived', 'text');
   await columns(table).execute();
   await db.schema.createIndex(`${name}_created`).on(name).columns(['workspace', 'created', 'id']).execute();
+}
+
+/** The columns of entities with a code, a name (both also folded, for queries), a status and metadata. */
+function described(table: CreateTableBuilder<string, never>): CreateTableBuilder<string, never> {
+  return table
+    .addColumn('code', 'text', (c) => c.notNull())
+    .addColumn('code_folded', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('name_folded', 'text', (c) => c.notNull())
+    .addColumn('description', 'text')
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('metadata', 'text');
 }
 
 /** Codes are unique among the entities that are not archived, so that a deleted one's code can be used again. */
