@@ -14,6 +14,8 @@ export const ADMIN = 'admin@bench.test';
 // A fixed key of 64 letters and digits, as the server generates them; the server is on loopback and lives minutes.
 export const API_KEY = 'BenchKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU';
 export const SERVER = new URL('../packages/server/dist/main.js', import.meta.url).pathname;
+/** Server flags that turn the rate limits off: they would refuse one client's load; bench/limits measures them. */
+export const NO_LIMITS = ['--limit-api', 'off', '--max-connections', '0', '--throttle', 'off'];
 /** On its first start on an empty data directory, the server makes this workspace, its admin and the admin's key. */
 export const BOOTSTRAP_ENV = {
   ACCSYN_BOOTSTRAP_WORKSPACE: WORKSPACE,

@@ -23,6 +23,7 @@ import {
   createTransfer,
   login,
   median,
+  NO_LIMITS,
   percentile,
   SERVER,
   scratchDir,
@@ -49,20 +50,7 @@ const TARGET = 0.1;
 // --- the server and its data, written over the wire ---------------------------------------------------------------
 
 const dataDir = scratchDir('client');
-// The rate limits would refuse a client calling back to back; bench/limits measures what they cost.
-const serverArgs = [
-  SERVER,
-  '--port',
-  '0',
-  '--data-dir',
-  dataDir,
-  '--limit-api',
-  'off',
-  '--max-connections',
-  '0',
-  '--throttle',
-  'off',
-];
+const serverArgs = [SERVER, '--port', '0', '--data-dir', dataDir, ...NO_LIMITS];
 const server = await start(dataDir, 'server', serverArgs, BOOTSTRAP_ENV);
 const setupSession = await login(server.url);
 const ids = [];

@@ -12,6 +12,7 @@ import {
   load,
   login,
   median,
+  NO_LIMITS,
   result,
   SERVER,
   scratchDir,
@@ -31,7 +32,7 @@ const TARGETS = { memory: 0.05, redis: 0.15 };
 const NEVER_REFUSE = ['--limit-api', '1000000:1000000', '--max-connections', '100000'];
 
 const CONFIGURATIONS = [
-  { key: 'off', name: 'limits off', args: ['--limit-api', 'off', '--max-connections', '0', '--throttle', 'off'] },
+  { key: 'off', name: 'limits off', args: NO_LIMITS },
   { key: 'memory', name: 'limits on, memory', args: NEVER_REFUSE },
   { key: 'redis', name: 'limits on, Redis', args: [...NEVER_REFUSE, '--redis', REDIS] },
 ];

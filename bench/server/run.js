@@ -14,6 +14,7 @@ import {
   eventPath,
   load,
   login,
+  NO_LIMITS,
   result,
   SERVER,
   scratchDir,
@@ -149,20 +150,7 @@ async function measure(base, path) {
 
 // --- the run ------------------------------------------------------------------------------------------------------
 
-// The rate limits would refuse the load of one client; bench/limits measures what they cost.
-const serverArgs = [
-  SERVER,
-  '--port',
-  '0',
-  '--data-dir',
-  dataDir,
-  '--limit-api',
-  'off',
-  '--max-connections',
-  '0',
-  '--throttle',
-  'off',
-];
+const serverArgs = [SERVER, '--port', '0', '--data-dir', dataDir, ...NO_LIMITS];
 
 const database = join(dataDir, 'accsyn.db');
 await stop(await start(dataDir, 'server-bootstrap', serverArgs, BOOTSTRAP_ENV));
