@@ -16,19 +16,12 @@ import {
   queryStringOf,
   type WireRequest,
 } from '../src/index.js';
+import { REFERENCE_ENVELOPE } from './support/envelopes.js';
 import { PYTHON_VALUES, python } from './support/python.js';
 
 const ENVELOPE: Envelope = {
-  audience: 'api',
-  workspace: 'acme',
-  eid: '0cca6f6e-8a38-4b0e-9d39-5b5c8ba1d3b7',
-  session: 'sess-1',
-  uri: 'transfer/find',
-  ident: 'john@user.com',
-  created: '2026-11-27T18:23:39',
-  hostname: 'vm',
-  data: { finished: true, limit: 5, skip: 2, attributes: ['source'], note: 'é😀 + & = ? # %', empty: null },
-  query: "name='my file' and status=done",
+  ...REFERENCE_ENVELOPE,
+  data: { ...REFERENCE_ENVELOPE.data, note: 'é😀 + & = ? # %', empty: null },
   id: '614d660de50d45bb027c9bdd',
 };
 

@@ -10,6 +10,7 @@ import {
   queryStringOf,
   type WireRequest,
 } from '../src/index.js';
+import { REFERENCE_ENVELOPE } from './support/envelopes.js';
 
 /**
  * Whatever arrives, decodeEnvelope answers with an envelope that has a non-empty string uri or with a
@@ -21,18 +22,7 @@ import {
 const TOTAL = process.env.CI ? 100_000 : 10_000;
 
 const CORPUS: Envelope[] = [
-  {
-    audience: 'api',
-    workspace: 'acme',
-    eid: '0cca6f6e-8a38-4b0e-9d39-5b5c8ba1d3b7',
-    session: 'sess-1',
-    uri: 'transfer/find',
-    ident: 'john@user.com',
-    created: '2026-11-27T18:23:39',
-    hostname: 'vm',
-    data: { finished: true, limit: 5, attributes: ['source'], name: 'é😀 +&=?#%' },
-    query: "name='my file' and status=done",
-  },
+  { ...REFERENCE_ENVELOPE, data: { finished: true, limit: 5, attributes: ['source'], name: 'é😀 +&=?#%' } },
   { uri: 'user/delete', data: null, id: '614d660de50d45bb027c9bdd' },
   { uri: 'task/edit', data: [{ uri: '2', status: 'onhold' }], id: '614d660de50d45bb027c9bdd' },
   { uri: 'workspace/publish/preprocess', gz_data: gzipSync('{"files": [1, 2, 3]}').toString('base64') },

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope, encodeJson, estimateSize, Float, queryStringOf } from '../src/index.js';
+import { REFERENCE_ENVELOPE } from './support/envelopes.js';
 import { PYTHON_VALUES, python, TAG, tagged } from './support/python.js';
 
 /**
@@ -8,19 +9,6 @@ import { PYTHON_VALUES, python, TAG, tagged } from './support/python.js';
  * the real Python: `json.dumps` with the client's date encoder, `urllib.parse.quote(safe='/')` and the client's
  * size estimate. All cases of this file go to one Python process, which answers before the tests run.
  */
-
-const EXAMPLE_ENVELOPE = {
-  audience: 'api',
-  workspace: 'acme',
-  eid: '0cca6f6e-8a38-4b0e-9d39-5b5c8ba1d3b7',
-  session: 'sess-1',
-  uri: 'transfer/find',
-  ident: 'john@user.com',
-  created: '2026-11-27T18:23:39',
-  hostname: 'vm',
-  data: { finished: true, limit: 5, skip: 2, attributes: ['source'] },
-  query: "name='my file' and status=done",
-};
 
 /** JSON-like values of every kind our encoder takes; keys never look like the oracle's tags. */
 const jsonValue = fc.letrec((tie) => ({
@@ -51,7 +39,7 @@ const jsonValue = fc.letrec((tie) => ({
 })).value;
 
 const VALUES = {
-  example: [EXAMPLE_ENVELOPE],
+  example: [REFERENCE_ENVELOPE],
   unicode: ['é', '😀', 'ÆØÅ æøå', '日本語', '\u2028\u2029', '\ud800', '\udfff', 'a\ud83db', '\uffff'],
   escapes: [
     Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join(''),
@@ -160,7 +148,7 @@ function expectPythonAgrees(group: Group): void {
 
 describe('encodeJson writes what Python json.dumps writes', () => {
   it('writes the example envelope of §1.6 with spaces after , and :', () => {
-    const json = encodeEnvelope(EXAMPLE_ENVELOPE);
+    const json = encodeEnvelope(REFERENCE_ENVELOPE);
     expect(json).toBe(
       '{"audience": "api", "workspace": "acme", "eid": "0cca6f6e-8a38-4b0e-9d39-5b5c8ba1d3b7", "session": "sess-1", ' +
         '"uri": "transfer/find", "ident": "john@user.com", "created": "2026-11-27T18:23:39", "hostname": "vm", ' +
