@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { MASTER_LOOKUP_PATH, queryStringOf } from 'accsyn-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Method } from '../packages/server/test/support/raw.js';
+import { type Method, send } from '../packages/server/test/support/raw.js';
 import { startTestServer, type TestServer } from '../packages/server/test/support/server.js';
 import { RawSession } from '../packages/server/test/support/session.js';
 
@@ -24,6 +25,36 @@ beforeAll(async () => {
   sessions = { admin: new RawSession(test.url, test.admin) };
 });
 afterAll(() => test.stop());
+
+/** One block of the page by its kind. */
+function blockOf(kind: string): string[] {
+  const match = new RegExp(`\`\`\`${kind}\n([\\s\\S]*?)\`\`\``).exec(page);
+  if (!match) throw new Error(`docs/server.md has no ${kind} block`);
+  return (match[1] as string).trim().split('\n');
+}
+
+describe('docs/server.md: rate limits', () => {
+  it('shows the headers and the refusal a client gets', async () => {
+    const limited = await startTestServer({}, ['--limit-api', '30:60']);
+    try {
+      const lookup = () =>
+        send(limited.url, 'GET', `${MASTER_LOOKUP_PATH}?${queryStringOf('{"ident": "acme"}')}`, {
+          localAddress: '127.0.0.77',
+        });
+      const first = await lookup();
+      const [policy, remaining] = blockOf('ratelimit-headers');
+      expect(`RateLimit-Policy: ${first.headers['ratelimit-policy']}`).toBe(policy);
+      expect(`RateLimit: ${first.headers.ratelimit}`).toBe(remaining);
+      const replies = await Promise.all(Array.from({ length: 70 }, lookup));
+      const refused = replies.find((reply) => reply.status === 429);
+      const [status, body] = blockOf('ratelimit-refusal');
+      expect(`HTTP ${refused?.status}, Retry-After: ${refused?.headers['retry-after']}`).toBe(status);
+      expect(refused?.json).toEqual(JSON.parse(body as string));
+    } finally {
+      await limited.stop();
+    }
+  });
+});
 
 describe('docs/server.md', () => {
   it('has event examples', () => {
