@@ -39,8 +39,9 @@ export interface Settings {
 export const MASTER_HOST = 'master.accsyn.com';
 
 export function resolveSettings(options: SettingsOptions, processEnv: NodeJS.ProcessEnv = process.env): Settings {
-  const file = options.environment === false ? {} : envFile(options.envFile, processEnv);
-  const env = options.environment === false ? {} : { ...processEnv, ...file };
+  const useEnvironment = options.environment !== false;
+  const file = useEnvironment ? envFile(options.envFile, processEnv) : {};
+  const env = useEnvironment ? { ...processEnv, ...file } : {};
   const pick = (option: string | undefined, ...names: string[]) => {
     for (const name of names) {
       const value = env[name]?.trim();
@@ -64,10 +65,11 @@ export function resolveSettings(options: SettingsOptions, processEnv: NodeJS.Pro
     username,
     apiKey,
     endpoint: endpointOf(pick(options.hostname, 'ACCSYN_HOSTNAME'), port, dev),
-    proxy: () => {
-      if (options.environment === false) return options.proxy?.trim() || undefined;
-      return file.ACCSYN_PROXY?.trim() || processEnv.ACCSYN_PROXY?.trim() || options.proxy?.trim() || undefined;
-    },
+    // Read again at each call, from the live environment: the file, then the process, then the option.
+    proxy: () =>
+      (useEnvironment && (file.ACCSYN_PROXY?.trim() || processEnv.ACCSYN_PROXY?.trim())) ||
+      options.proxy?.trim() ||
+      undefined,
   };
 }
 

@@ -32,12 +32,11 @@ const ENTITY_OPERATIONS: Readonly<Record<string, { method: EventContext['method'
 /** Runs an event and answers `{"result": ...}`, shaped per uri as the official client reads it. */
 export async function dispatch(context: EventContext): Promise<{ result: unknown }> {
   const uri = context.envelope.uri.trim().toLowerCase();
-  const refuse = () => badRequest(`Unknown operation: ${context.method} ${uri}.`);
   if (uri === 'entitytypes' && context.method === 'GET') return { result: ENTITY_TYPE_NAMES };
   if (uri === 'attributes' && context.method === 'GET') return { result: attributes(context) };
   const slash = uri.indexOf('/');
   const operation = ENTITY_OPERATIONS[uri.slice(slash + 1)];
-  if (slash <= 0 || !operation) throw refuse();
+  if (slash <= 0 || !operation) throw badRequest(`Unknown operation: ${context.method} ${uri}.`);
   if (operation.method !== context.method) {
     throw badRequest(`${uri} takes ${operation.method}, not ${context.method}.`);
   }
