@@ -23,7 +23,10 @@ import { Transport } from './transport.js';
 import type { EntityOf, EntityOfQuery, Task } from './types.js';
 
 export interface SessionOptions extends SettingsOptions {
-  /** Log every call to stderr (or `logFile`); keys and session ids are masked. */
+  /**
+   * Log every call to stderr (or `logFile`): its method, event, status and time, and each retry. No header or
+   * envelope is logged, so neither the key nor the session id; the key is masked should a message quote it.
+   */
   readonly verbose?: boolean | undefined;
   /** Where verbose logging goes instead of stderr (the official client's `path_logfile`). */
   readonly logFile?: string | undefined;
@@ -580,9 +583,9 @@ function checkId(id: unknown, what: string): void {
   }
 }
 
-/** Hides the API key, the Authorization header and session ids in a log line. */
+/** Hides the API key in a log line. */
 function mask(line: string, apiKey: string): string {
-  return line.replaceAll(apiKey, '***').replace(/(session(?:_id)?["=:\s]+)[A-Za-z0-9_-]{8,}/gi, '$1***');
+  return line.replaceAll(apiKey, '***');
 }
 
 function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {

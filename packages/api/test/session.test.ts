@@ -214,7 +214,7 @@ describe('rate limits', () => {
 });
 
 describe('logging and pacing', () => {
-  it('logs each call to the log file, with the key and session ids masked', async () => {
+  it('logs each call to the log file, never the key', async () => {
     const logFile = join(mkdtempSync(join(tmpdir(), 'accsyn-log-')), 'calls.log');
     const verbose = open({ verbose: true, logFile });
     await verbose.find('User WHERE code=admin@acme.test');
