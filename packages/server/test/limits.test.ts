@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queryStringOf } from 'accsyn-protocol';
@@ -246,7 +246,8 @@ describe('on Redis', () => {
       context.skip();
       return;
     }
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // A port the system just handed out and took back, so that nothing is bound to it (a random pick may be).
+    const port = await freePort();
     let redis = await startRedis(binary, port);
     try {
       const url = `redis://127.0.0.1:${port}`;
@@ -299,6 +300,17 @@ function redisServerBinary(): string | undefined {
 }
 
 /** A Redis of this test's own, so that stopping it disturbs no one else; resolves once it takes connections. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 function startRedis(binary: string, port: number): Promise<ChildProcess> {
   const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'ignore'],
