@@ -18,8 +18,14 @@ export interface SettingsOptions {
   readonly port?: number | undefined;
   readonly proxy?: string | undefined;
   readonly envFile?: string | undefined;
-  /** Read nothing from the environment or env files; the options alone. */
-  readonly environment?: boolean | undefined;
+  /**
+   * `true` (the default): the environment beats the options, as the page says. `false`: read nothing from the
+   * environment or env files, the options alone. `'fallback'`: the options beat the environment, as in the official
+   * client and on our command line, where a flag beats a variable.
+   */
+  readonly environment?: boolean | 'fallback' | undefined;
+  /** The environment to read instead of `process.env`. */
+  readonly env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** Where the session talks to: a base URL, or the master lookup still to make. */
@@ -38,16 +44,22 @@ export interface Settings {
 
 export const MASTER_HOST = 'master.accsyn.com';
 
-export function resolveSettings(options: SettingsOptions, processEnv: NodeJS.ProcessEnv = process.env): Settings {
+export function resolveSettings(
+  options: SettingsOptions,
+  processEnv: NodeJS.ProcessEnv = options.env ?? process.env,
+): Settings {
   const useEnvironment = options.environment !== false;
+  const optionsFirst = options.environment === 'fallback';
   const file = useEnvironment ? envFile(options.envFile, processEnv) : {};
   const env = useEnvironment ? { ...processEnv, ...file } : {};
   const pick = (option: string | undefined, ...names: string[]) => {
+    const given = option?.trim() || undefined;
+    if (optionsFirst && given) return given;
     for (const name of names) {
       const value = env[name]?.trim();
       if (value) return value;
     }
-    return option?.trim() || undefined;
+    return given;
   };
   const workspace = pick(options.workspace, 'ACCSYN_WORKSPACE', 'ACCSYN_DOMAIN', 'ACCSYN_ORG');
   const username = pick(options.username, 'ACCSYN_API_USER');
@@ -67,6 +79,7 @@ export function resolveSettings(options: SettingsOptions, processEnv: NodeJS.Pro
     endpoint: endpointOf(pick(options.hostname, 'ACCSYN_HOSTNAME'), port, dev),
     // Read again at each call, from the live environment: the file, then the process, then the option.
     proxy: () =>
+      (optionsFirst && options.proxy?.trim()) ||
       (useEnvironment && (file.ACCSYN_PROXY?.trim() || processEnv.ACCSYN_PROXY?.trim())) ||
       options.proxy?.trim() ||
       undefined,

@@ -26,6 +26,17 @@ describe('where the settings come from', () => {
     expect(resolveSettings({ ...credentials, environment: false }, env)).toMatchObject(credentials);
   });
 
+  it("lets the options beat the environment with environment: 'fallback', which still fills the gaps", () => {
+    const env = { ACCSYN_WORKSPACE: 'other', ACCSYN_API_KEY: 'e'.repeat(40), ACCSYN_PROXY: 'socks:10.0.0.1:1080' };
+    const { apiKey: _, ...rest } = credentials;
+    const settings = resolveSettings({ ...rest, envFile: empty, environment: 'fallback', env, proxy: 'h:1' });
+    expect(settings).toMatchObject({ workspace: 'acme', username: 'lisa@example.com', apiKey: 'e'.repeat(40) });
+    expect(settings.proxy()).toBe('h:1');
+    expect(resolveSettings({ ...rest, envFile: empty, environment: 'fallback', env }).proxy()).toBe(
+      'socks:10.0.0.1:1080',
+    );
+  });
+
   it('falls back to ACCSYN_DOMAIN and ACCSYN_ORG for the workspace', () => {
     const { workspace: _, ...rest } = credentials;
     expect(resolveSettings({ ...rest, envFile: empty }, { ACCSYN_ORG: 'org' }).workspace).toBe('org');

@@ -1,0 +1,165 @@
+import { fold } from 'accsyn-query';
+import { hashApiKey, newApiKey } from './auth/keys.js';
+import { newId } from './store/ids.js';
+import type { Store } from './store/store.js';
+import type { ApiKeyRow, Role, UserRow, WorkspaceRow } from './store/tables.js';
+
+/**
+ * Administration straight on the database, for `accsyn server ...`: when no admin key exists yet, or it was lost.
+ * The server may be running meanwhile: a key revoked here stops working on its next request.
+ */
+
+export class AdminError extends Error {}
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const ROLES: readonly Role[] = ['admin', 'employee', 'standard'];
+
+/** The workspace named by `code`, or the only one there is. */
+export async function workspaceOf(store: Store, code: string | undefined): Promise<WorkspaceRow> {
+  if (code !== undefined) {
+    const found = await store.workspaceByCode(code);
+    if (!found) throw new AdminError(`There is no workspace '${code}' in this database.`);
+    return found;
+  }
+  const all = await store.db.selectFrom('workspaces').selectAll().orderBy('code_folded').execute();
+  if (all.length === 1) return all[0] as WorkspaceRow;
+  if (all.length === 0) throw new AdminError('This database has no workspace yet: start the server once to create it.');
+  throw new AdminError(`This database holds several workspaces; name one with --workspace: ${codes(all)}.`);
+}
+
+async function userOf(store: Store, workspace: WorkspaceRow, email: string): Promise<UserRow> {
+  const user = await store.userByCode(workspace.id, email);
+  if (!user) throw new AdminError(`There is no user ${email} in workspace '${workspace.code}'.`);
+  return user;
+}
+
+export interface AddedUser {
+  readonly id: string;
+  readonly email: string;
+  readonly role: Role;
+  readonly workspace: string;
+}
+
+export async function addUser(
+  store: Store,
+  options: { workspace?: string; email: string; role: string; name?: string },
+  now = new Date(),
+): Promise<AddedUser> {
+  const { email } = options;
+  if (!EMAIL.test(email)) throw new AdminError(`'${email}' is not an e-mail address.`);
+  const role = options.role as Role;
+  if (!ROLES.includes(role)) throw new AdminError(`The role must be one of ${ROLES.join(', ')}, not '${role}'.`);
+  const workspace = await workspaceOf(store, options.workspace);
+  if (await store.userByCode(workspace.id, email)) {
+    throw new AdminError(`Workspace '${workspace.code}' already has a user ${email}.`);
+  }
+  const at = now.toISOString();
+  const id = newId(now.getTime());
+  const name = options.name?.trim() || (email.split('@')[0] as string);
+  await store.insertUser({
+    id,
+    workspace: workspace.id,
+    code: email,
+    code_folded: fold(email),
+    name,
+    role,
+    status: 'enabled',
+    inactive: 0,
+    created: at,
+    creator: null,
+    modified: at,
+    modifier: null,
+  });
+  return { id, email, role, workspace: workspace.code };
+}
+
+/** An API key as listed: never the key, which only its creation shows. */
+export interface KeyInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly user: string;
+  readonly created: Date;
+  readonly expires: Date | null;
+  readonly revoked: Date | null;
+  readonly lastUsed: Date | null;
+  readonly state: 'active' | 'expired' | 'revoked';
+}
+
+export async function createApiKey(
+  store: Store,
+  options: { workspace?: string; email: string; name?: string; expires?: Date },
+  now = new Date(),
+): Promise<KeyInfo & { readonly key: string }> {
+  const workspace = await workspaceOf(store, options.workspace);
+  const user = await userOf(store, workspace, options.email);
+  if (options.expires !== undefined && options.expires.getTime() <= now.getTime()) {
+    throw new AdminError(`The expiry ${options.expires.toISOString()} has passed already.`);
+  }
+  const key = newApiKey();
+  const row: ApiKeyRow = {
+    id: newId(now.getTime()),
+    workspace: workspace.id,
+    user: user.id,
+    name: options.name?.trim() || `key-${now.toISOString().slice(0, 10)}`,
+    hash: hashApiKey(key),
+    created: now.toISOString(),
+    expires: options.expires?.toISOString() ?? null,
+    revoked: null,
+    last_used: null,
+  };
+  await store.insertApiKey(row);
+  return { ...infoOf(row, user.code, now), key };
+}
+
+export async function listApiKeys(
+  store: Store,
+  options: { workspace?: string; email: string },
+  now = new Date(),
+): Promise<KeyInfo[]> {
+  const workspace = await workspaceOf(store, options.workspace);
+  const user = await userOf(store, workspace, options.email);
+  const rows = await store.db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('user', '=', user.id)
+    .orderBy('created')
+    .orderBy('id')
+    .execute();
+  return rows.map((row) => infoOf(row, user.code, now));
+}
+
+/** Revokes a key by its id; its sessions end with it. Revoking a revoked key changes nothing. */
+export async function revokeApiKey(store: Store, id: string, now = new Date()): Promise<KeyInfo> {
+  const row = await store.db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('id', '=', id.trim().toLowerCase())
+    .executeTakeFirst();
+  if (!row) throw new AdminError(`There is no API key with id ${id}.`);
+  const user = await store.db.selectFrom('users').select('code').where('id', '=', row.user).executeTakeFirstOrThrow();
+  if (row.revoked === null) {
+    row.revoked = now.toISOString();
+    await store.db.updateTable('api_keys').set({ revoked: row.revoked }).where('id', '=', row.id).execute();
+    await store.db.deleteFrom('sessions').where('api_key', '=', row.id).execute();
+  }
+  return infoOf(row, user.code, now);
+}
+
+function infoOf(row: ApiKeyRow, user: string, now: Date): KeyInfo {
+  const expired = row.expires !== null && row.expires <= now.toISOString();
+  const date = (text: string | null) => (text === null ? null : new Date(text));
+  return {
+    id: row.id,
+    name: row.name,
+    user,
+    created: new Date(row.created),
+    expires: date(row.expires),
+    revoked: date(row.revoked),
+    lastUsed: date(row.last_used),
+    state: row.revoked !== null ? 'revoked' : expired ? 'expired' : 'active',
+  };
+}
+
+function codes(workspaces: readonly WorkspaceRow[]): string {
+  return workspaces.map((w) => w.code).join(', ');
+}
