@@ -26,6 +26,28 @@ function jsonOf(value: unknown, indent?: number): string {
   );
 }
 
+/** Columns apart by two spaces, without rules, as `ps` and `kubectl get` print them. */
+const PLAIN = {
+  chars: {
+    top: '',
+    'top-mid': '',
+    'top-left': '',
+    'top-right': '',
+    bottom: '',
+    'bottom-mid': '',
+    'bottom-left': '',
+    'bottom-right': '',
+    left: '',
+    'left-mid': '',
+    mid: '',
+    'mid-mid': '',
+    right: '',
+    'right-mid': '',
+    middle: '  ',
+  },
+  style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+};
+
 /** The columns of a table when `--attributes` picks none: the usual ones the entities have, in this order. */
 const USUAL = ['id', 'code', 'name', 'email', 'role', 'status', 'progress', 'source', 'destination', 'user', 'created'];
 
@@ -55,9 +77,9 @@ export function printList(
   }
   const records = items as readonly Record<string, unknown>[];
   const picked = columns ?? defaultColumns(records);
-  const table = new Table({ head: [...picked], style: { head: [], border: [] } });
+  const table = new Table({ head: [...picked], ...PLAIN });
   for (const record of records) table.push(picked.map((column) => cell(shown(record, column))));
-  io.stdout.write(`${table.toString()}\n${records.length} ${records.length === 1 ? noun[0] : noun[1]}\n`);
+  io.stdout.write(`${plain(table)}\n${records.length} ${records.length === 1 ? noun[0] : noun[1]}\n`);
 }
 
 /** Prints one entity: its attributes one per line at a terminal. */
@@ -66,17 +88,27 @@ export function printOne(io: Io, item: unknown, format: Format): void {
     io.stdout.write(`${jsonOf(item, format === 'json' ? 2 : undefined)}\n`);
     return;
   }
-  const table = new Table({ style: { head: [], border: [] } });
+  const table = new Table(PLAIN);
   for (const key of Object.keys(item)) {
     if (key.endsWith('_hr') && key.slice(0, -3) in item) continue;
-    table.push({ [key]: cell(shown(item, key)) });
+    table.push([`${key}:`, cell(shown(item, key))]);
   }
-  io.stdout.write(`${table.toString()}\n`);
+  io.stdout.write(`${plain(table)}\n`);
+}
+
+function plain(table: Table.Table): string {
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
 }
 
 function defaultColumns(records: readonly Record<string, unknown>[]): string[] {
   const keys = new Set(records.flatMap((record) => Object.keys(record)));
-  const usual = USUAL.filter((key) => keys.has(key));
+  // A transfer's code is its name: one column is enough.
+  const sameCode = records.every((record) => record.code === record.name);
+  const usual = USUAL.filter((key) => keys.has(key) && !(key === 'code' && sameCode));
   if (usual.length > 1) return usual;
   // Something unusual, such as the attributes of a type: every attribute that is not an object.
   return [...keys].filter((key) => !key.endsWith('_hr') && records.every((r) => !isRecord(r[key])));

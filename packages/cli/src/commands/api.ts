@@ -26,6 +26,18 @@ interface OutputOptions {
  * (the client lets the environment beat its options).
  */
 export function sessionOf(options: ConnectionOptions, io: Io): Session {
+  try {
+    return newSession(options, io);
+  } catch (error) {
+    // The settings are incomplete or wrong: say where the command line takes them from.
+    throw usage(
+      `${(error as Error).message}\nThe command takes --workspace and --user, or ACCSYN_WORKSPACE, ACCSYN_API_USER ` +
+        'and ACCSYN_API_KEY from the environment, an env file (--env-file, ACCSYN_CREDENTIALS_PATH) or ./.env.',
+    );
+  }
+}
+
+function newSession(options: ConnectionOptions, io: Io): Session {
   return new Session({
     envFile: options.envFile,
     workspace: options.workspace,

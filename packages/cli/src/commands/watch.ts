@@ -47,10 +47,10 @@ export function addWatchCommand(program: Command, io: Io): void {
       }
       const last = await withSession(command, io, (session) => follow(session, id, flags, io));
       if (!flags.ndjson && formatOf(flags, io) === 'json') printOne(io, last, 'json');
-      const status = String(last.status);
-      io.stderr.write(`Transfer ${id} ${status === 'done' ? 'is done' : `ended: ${status}`}.\n`);
-      const code = ENDINGS[status] ?? Exit.ok;
-      if (code !== Exit.ok) throw new CliError(`The transfer ${status === 'failed' ? 'failed' : 'was aborted'}.`, code);
+      const code = ENDINGS[String(last.status)] ?? Exit.ok;
+      if (code !== Exit.ok)
+        throw new CliError(`Transfer ${id} ${last.status === 'failed' ? 'failed' : 'was aborted'}.`, code);
+      io.stderr.write(`Transfer ${id} is done.\n`);
     });
 }
 
@@ -101,7 +101,8 @@ function progressBar(io: Io) {
       };
       const percent = Math.max(0, Math.min(100, Math.round(Number(transfer.progress ?? 0))));
       if (!bar) {
-        if (changed) io.stderr.write(`${tokens.status.trim()} ${percent}% ${tokens.speed} ${tokens.left}\n`);
+        if (changed)
+          io.stderr.write(`${`${tokens.status.trim()} ${percent}% ${tokens.speed} ${tokens.left}`.trim()}\n`);
         return;
       }
       if (!started) bar.start(100, percent, tokens);
