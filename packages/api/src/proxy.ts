@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { rootCertificates, connect as tlsConnect } from 'node:tls';
 import { SocksClient, type SocksProxy } from 'socks';
 import { Agent, type buildConnector } from 'undici';
 import { AccsynError } from './errors.js';
@@ -80,8 +80,13 @@ export function parseProxy(text: string): ProxySetting {
 export interface TlsOptions {
   /** Check the server's certificate (the default); false accepts any, as the official client does. */
   readonly rejectUnauthorized?: boolean | undefined;
-  /** Certificate authorities to trust beside the system's, PEM. */
+  /** Certificate authorities to trust beside Node's bundled ones, PEM. */
   readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+}
+
+/** The authorities a TLS connection trusts: Node's bundled ones and those given (TLS's `ca` alone would replace them). */
+export function trustedAuthorities(tls: TlsOptions): (string | Buffer)[] | undefined {
+  return tls.ca === undefined ? undefined : [...rootCertificates, ...[tls.ca].flat()];
 }
 
 /** An undici dispatcher that opens each connection through a SOCKS proxy, then TLS over it for HTTPS. */
@@ -98,7 +103,7 @@ export function socksAgent(
           socket,
           servername: isIP(options.hostname) ? undefined : (options.servername ?? options.hostname),
           rejectUnauthorized: tls.rejectUnauthorized ?? true,
-          ca: tls.ca as string | Buffer | (string | Buffer)[] | undefined,
+          ca: trustedAuthorities(tls),
           ALPNProtocols: ['http/1.1'],
         });
         secure.once('secureConnect', () => callback(null, secure));

@@ -1,6 +1,6 @@
 import { Agent, type Dispatcher, errors, request } from 'undici';
 import { AbortError, AccsynError, ConnectionError, TimeoutError } from './errors.js';
-import { type ProxySetting, parseProxy, socksAgent, type TlsOptions } from './proxy.js';
+import { type ProxySetting, parseProxy, socksAgent, type TlsOptions, trustedAuthorities } from './proxy.js';
 
 /**
  * One HTTP exchange with the server, through the configured proxy: connection reuse (undici keeps connections
@@ -41,7 +41,7 @@ export class Transport {
       connectTimeout: options.connectTimeout,
       // A few connections per server are plenty for one script, and stay far below the per-client cap.
       connections: CONNECTIONS,
-      connect: { rejectUnauthorized: options.tls.rejectUnauthorized ?? true, ca: options.tls.ca as string | undefined },
+      connect: { rejectUnauthorized: options.tls.rejectUnauthorized ?? true, ca: trustedAuthorities(options.tls) },
     });
   }
 
