@@ -1,17 +1,5 @@
 import { existsSync } from 'node:fs';
-import {
-  AdminError,
-  addUser,
-  ConfigError,
-  createApiKey,
-  listApiKeys,
-  openSqlite,
-  readConfig,
-  revokeApiKey,
-  SETTINGS_HELP,
-  type Store,
-  serve,
-} from 'accsyn-server';
+import type { Store } from 'accsyn-server';
 import type { Command } from 'commander';
 import { CliError, Exit, usage } from '../exits.js';
 import type { Io } from '../io.js';
@@ -39,8 +27,8 @@ export function addServerCommands(program: Command, io: Io): void {
     .allowUnknownOption()
     .allowExcessArguments()
     .argument('[settings...]', 'the server settings, as flags')
-    .addHelpText('after', `\nSettings (flag, environment variable):\n${SETTINGS_HELP}`)
     .action(async (settings: string[]) => {
+      const { SETTINGS_HELP, serve } = await serverModule();
       if (settings.includes('--help') || settings.includes('-h')) {
         io.stdout.write(
           `Usage: accsyn server start [settings]\n\nSettings (flag, environment variable):\n${SETTINGS_HELP}\n`,
@@ -60,6 +48,7 @@ export function addServerCommands(program: Command, io: Io): void {
     .requiredOption('--role <role>', 'admin, employee or standard')
     .option('--name <name>', 'the name to show (the e-mail address before the @ otherwise)')
     .action(async (email: string, flags: StoreFlags & { role: string; name?: string }) => {
+      const { addUser } = await serverModule();
       const added = await withStore(flags, io, (store) =>
         addUser(store, { workspace: flags.workspace, email, role: flags.role, name: flags.name }),
       );
@@ -75,6 +64,7 @@ export function addServerCommands(program: Command, io: Io): void {
     .option('--expires <date>', 'when the key stops working: 2027-06-30 or 2027-06-30T12:00:00Z')
     .action(async (email: string, flags: StoreFlags & { name?: string; expires?: string }) => {
       const expires = flags.expires === undefined ? undefined : dateOf(flags.expires);
+      const { createApiKey } = await serverModule();
       const created = await withStore(flags, io, (store) =>
         createApiKey(store, { workspace: flags.workspace, email, name: flags.name, expires }),
       );
@@ -92,6 +82,7 @@ export function addServerCommands(program: Command, io: Io): void {
     .description("list a user's API keys (never the keys themselves)")
     .argument('<email>', "the user's e-mail address")
     .action(async (email: string, flags: StoreFlags) => {
+      const { listApiKeys } = await serverModule();
       const keys = await withStore(flags, io, (store) => listApiKeys(store, { workspace: flags.workspace, email }));
       const columns = ['id', 'name', 'state', 'created', 'expires', 'lastUsed'];
       printList(io, keys, formatOf(flags, io), columns, ['key', 'keys']);
@@ -101,6 +92,7 @@ export function addServerCommands(program: Command, io: Io): void {
     .description('revoke an API key by its id; it stops working at once')
     .argument('<id>', "the key's id (accsyn server apikey list shows it)")
     .action(async (id: string, flags: StoreFlags) => {
+      const { revokeApiKey } = await serverModule();
       const key = await withStore(flags, io, (store) => revokeApiKey(store, id));
       io.stderr.write(`Revoked API key '${key.name}' (id ${key.id}) of ${key.user}.\n`);
     });
@@ -115,7 +107,11 @@ function storeOptions(command: Command): Command {
     .option('--ndjson', 'print one JSON object per line');
 }
 
+/** The server's code, loaded when a command needs it: the API commands start faster without it. */
+const serverModule = () => import('accsyn-server');
+
 async function withStore<T>(flags: StoreFlags, io: Io, work: (store: Store) => Promise<T>): Promise<T> {
+  const { AdminError, ConfigError, openSqlite, readConfig } = await serverModule();
   let store: Store;
   try {
     const argv = [
