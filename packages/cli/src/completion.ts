@@ -10,7 +10,6 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
     const words = [
       ...command.commands.map((sub) => sub.name()),
       ...command.options.flatMap((option) => [option.long, option.short].filter((flag): flag is string => !!flag)),
-      ...(path === '' ? program.options.flatMap((option) => (option.long ? [option.long] : [])) : []),
     ];
     lines.push(`    ${quote(path)}) words=${quote(words.join(' '))} ;;`);
     for (const sub of command.commands) walk(sub, path === '' ? sub.name() : `${path} ${sub.name()}`);

@@ -25,6 +25,7 @@ import { dispatch } from './events.js';
 import { HttpError, notFound } from './http/errors.js';
 import { ClientGone, Limits } from './limits/limits.js';
 import type { LimitStore } from './limits/store.js';
+import { databaseUnavailable } from './store/postgres.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -55,6 +56,9 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
     genReqId: () => randomUUID(),
     logController: new RequestLog((request) => limits?.clientOf(request)),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  // A client may shut its side of the connection once it has sent its request: answer it all the same. Node's
+  // default drops requests in flight on the client's FIN, which only a synchronous database would outrun.
+  (app.server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
 
   // The official client sends JSON bodies with no Content-Type at all: read every body as text, parse it ourselves.
   app.removeAllContentTypeParsers();
@@ -179,6 +183,15 @@ function answerError(error: unknown, request: FastifyRequest, reply: FastifyRepl
     // Fastify's own refusals: a body over the limit, a malformed request line.
     const message = status === 413 ? 'The request body is too large.' : (error as Error).message;
     reply.code(status).send({ message });
+    return;
+  }
+  if (databaseUnavailable(error)) {
+    // PostgreSQL restarts or cannot be reached. The pool connects again by itself; the client may retry.
+    request.log.warn({ err: error }, 'database unavailable');
+    reply
+      .code(503)
+      .header('retry-after', '2')
+      .send({ message: 'The database is unavailable at the moment; try again shortly.' });
     return;
   }
   const id = randomUUID();

@@ -1,11 +1,6 @@
-export { buildApp } from './app.js';
-export { type Bootstrapped, bootstrap } from './bootstrap.js';
-export { ConfigError, readConfig, SETTINGS_HELP, type ServerConfig } from './config.js';
-export { type RunningServer, startServer } from './server.js';
-export { openSqlite, Store } from './store/store.js';
 export {
-  AdminError,
   type AddedUser,
+  AdminError,
   addUser,
   createApiKey,
   type KeyInfo,
@@ -13,4 +8,10 @@ export {
   revokeApiKey,
   workspaceOf,
 } from './admin.js';
+export { buildApp } from './app.js';
+export { type Bootstrapped, bootstrap } from './bootstrap.js';
+export { ConfigError, readConfig, SETTINGS_HELP, type ServerConfig } from './config.js';
 export { type ServeIo, serve } from './serve.js';
+export { type RunningServer, startServer } from './server.js';
+export { isPostgresUrl, openStore } from './store/open.js';
+export { openSqlite, Store } from './store/store.js';

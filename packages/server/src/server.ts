@@ -2,10 +2,11 @@ import { mkdirSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { type Bootstrapped, bootstrap, writeAdminEnv } from './bootstrap.js';
-import { ConfigError, type ServerConfig } from './config.js';
+import type { ServerConfig } from './config.js';
 import { MemoryStore } from './limits/memory.js';
 import { RedisStore } from './limits/redis.js';
-import { openSqlite, type Store } from './store/store.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 
 /** A running server: its URL, what its first start created, and how to stop it. */
 export interface RunningServer {
@@ -18,11 +19,11 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig, logger: FastifyBaseLogger | boolean): Promise<RunningServer> {
-  if (config.database.startsWith('postgres://') || config.database.startsWith('postgresql://')) {
-    throw new ConfigError('PostgreSQL is not supported yet; give a SQLite file path as --database.');
-  }
   mkdirSync(config.dataDir, { recursive: true });
-  const store = await openSqlite(config.database);
+  const log = typeof logger === 'object' ? logger : undefined;
+  const store = await openStore(config.database, (error) =>
+    log?.warn({ err: error }, 'a database connection broke; the pool connects again when needed'),
+  );
   const limitStore = config.redis ? new RedisStore(config.redis) : new MemoryStore();
   try {
     const bootstrapped = await bootstrap(store, config);

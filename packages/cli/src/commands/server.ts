@@ -101,7 +101,10 @@ export function addServerCommands(program: Command, io: Io): void {
 function storeOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'the data directory (ACCSYN_DATA_DIR, default ./data)')
-    .option('--database <path>', 'the SQLite file (ACCSYN_DATABASE_URL, default <data dir>/accsyn.db)')
+    .option(
+      '--database <path|url>',
+      'a SQLite file or postgres:// URL (ACCSYN_DATABASE_URL, default <data dir>/accsyn.db)',
+    )
     .option('--workspace <code>', 'the workspace, when the database holds several')
     .option('--json', 'print JSON')
     .option('--ndjson', 'print one JSON object per line');
@@ -111,7 +114,7 @@ function storeOptions(command: Command): Command {
 const serverModule = () => import('accsyn-server');
 
 async function withStore<T>(flags: StoreFlags, io: Io, work: (store: Store) => Promise<T>): Promise<T> {
-  const { AdminError, ConfigError, openSqlite, readConfig } = await serverModule();
+  const { AdminError, ConfigError, isPostgresUrl, openStore, readConfig } = await serverModule();
   let store: Store;
   try {
     const argv = [
@@ -119,11 +122,10 @@ async function withStore<T>(flags: StoreFlags, io: Io, work: (store: Store) => P
       ...(flags.database === undefined ? [] : ['--database', flags.database]),
     ];
     const { database } = readConfig(argv, io.env);
-    if (/^postgres(ql)?:\/\//.test(database)) throw usage('This command works on a SQLite database only, for now.');
-    if (!existsSync(database)) {
+    if (!isPostgresUrl(database) && !existsSync(database)) {
       throw usage(`There is no database at ${database}. Start the server once to create it, or give --data-dir.`);
     }
-    store = await openSqlite(database);
+    store = await openStore(database);
   } catch (error) {
     if (error instanceof ConfigError) throw usage(error.message);
     throw error;

@@ -101,15 +101,19 @@ async function editTasks(context: EventContext): Promise<Row[]> {
         .execute();
     }
   });
-  const rows = await store.db
-    .selectFrom('tasks')
-    .selectAll()
-    .where(
-      'id',
-      'in',
-      updates.map((u) => u.id),
-    )
-    .execute();
+  // `IN ()` is an error in PostgreSQL: no change, no tasks to answer.
+  const rows =
+    updates.length === 0
+      ? []
+      : await store.db
+          .selectFrom('tasks')
+          .selectAll()
+          .where(
+            'id',
+            'in',
+            updates.map((u) => u.id),
+          )
+          .execute();
   return present(context, spec, rows as Row[], readableAttributes(spec, caller.user.role));
 }
 

@@ -1,5 +1,5 @@
 import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
-import { closeMatches, compileWhere, parseExpression, postgres, sqlite } from 'accsyn-query';
+import { closeMatches, compileWhere, type Dialect, parseExpression, postgres, sqlite } from 'accsyn-query';
 import { type RawBuilder, sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest } from '../http/errors.js';
@@ -110,10 +110,16 @@ function parentColumn(spec: EntityTypeSpec): string {
   throw badRequest(`find: a ${spec.name} has no parent; leave parent out.`);
 }
 
+/**
+ * Our tables keep booleans as 0/1 and dates as ISO 8601 text in UTC on both databases, so PostgreSQL compares them
+ * as SQLite does; folding, containment, regular expressions and text order stay PostgreSQL's own.
+ */
+const POSTGRES: Dialect = { ...postgres, boolean: sqlite.boolean, date: sqlite.date };
+
 /** The caller's query as SQL over the table aliased `e`, its references resolved. */
 async function where(context: EventContext, spec: EntityTypeSpec, query: string): Promise<RawBuilder<unknown>> {
   const expression = await resolveReferences(context.store, context.caller, spec, parseExpression(query));
-  const fragment = compileWhere(expression, querySchema(spec), context.store.dialect === 'sqlite' ? sqlite : postgres);
+  const fragment = compileWhere(expression, querySchema(spec), context.store.dialect === 'sqlite' ? sqlite : POSTGRES);
   // Unqualified columns here can only mean the table of the main query, `e`.
   return sql(fragment.strings as unknown as TemplateStringsArray, ...fragment.values);
 }

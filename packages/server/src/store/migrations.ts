@@ -1,4 +1,12 @@
-import { type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import {
+  type CreateTableBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresAdapter,
+  sql,
+} from 'kysely';
 
 /**
  * The schema's history, oldest first. A migration never changes once released; a change is a new one. Kysely's
@@ -181,6 +189,24 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('acls_target').on('acls').columns(['workspace', 'target']).execute();
     },
   },
+  '0003-postgres-types': {
+    // SQLite's integer and real are 8 bytes; PostgreSQL's are 4. Byte sizes need bigint, progress and speed double.
+    async up(db: Kysely<unknown>) {
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+      for (const table of ['jobs', 'tasks']) {
+        await db.schema
+          .alterTable(table)
+          .alterColumn('size', (c) => c.setDataType('bigint'))
+          .execute();
+      }
+      for (const column of ['progress', 'speed']) {
+        await db.schema
+          .alterTable('jobs')
+          .alterColumn(column, (c) => c.setDataType('double precision'))
+          .execute();
+      }
+    },
+  },
 };
 
 /** A table of entities: the columns every entity has, then `columns`. */
@@ -227,9 +253,13 @@ async function uniqueLiveCode(db: Kysely<unknown>, table: string): Promise<void>
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
-/** Brings the schema up to date; throws with the failing migration's name. */
-export async function migrate(db: Kysely<unknown>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+/**
+ * Brings the schema up to date; throws with the failing migration's name. On PostgreSQL, `schema` is where our
+ * tables are, and kysely's own must be named too: without it, kysely takes another schema's for ours.
+ */
+export async function migrate(db: Kysely<unknown>, schema?: string): Promise<void> {
+  const migrator = new Migrator({ db, provider, ...(schema !== undefined && { migrationTableSchema: schema }) });
+  const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`migration ${failed} failed: ${(error as Error).message}`, { cause: error });

@@ -2,9 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningServer, readConfig, startServer } from '../../src/index.js';
+import { testDatabase } from './database.js';
 import type { Credentials } from './raw.js';
 
-/** A real server on a loopback port, with its own data directory, and the admin its first start created. */
+/**
+ * A real server on a loopback port, with its own data directory and database (see database.ts), and the admin its
+ * first start created.
+ */
 export interface TestServer {
   readonly server: RunningServer;
   readonly url: string;
@@ -15,14 +19,16 @@ export interface TestServer {
 
 export async function startTestServer(env: Record<string, string> = {}, flags: string[] = []): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-server-test-'));
+  const database = await testDatabase();
   // The rate limits are off unless a test turns them on: tests call far faster than any client may.
   const unlimited = ['--limit-api', 'off', '--throttle', 'off', '--max-connections', '0'];
-  const config = readConfig(['--port', '0', '--data-dir', dataDir, ...unlimited, ...flags], {
+  const config = readConfig(['--port', '0', '--data-dir', dataDir, ...database.flags, ...unlimited, ...flags], {
     ACCSYN_BOOTSTRAP_WORKSPACE: 'acme',
     ACCSYN_BOOTSTRAP_ADMIN: 'admin@acme.test',
     ...env,
   });
-  const server = await startServer(config, false);
+  // ACCSYN_TEST_LOG=1 shows the server's log, to see why a test failed.
+  const server = await startServer(config, process.env.ACCSYN_TEST_LOG === '1');
   const created = server.bootstrapped;
   if (!created) throw new Error('the test server did not bootstrap');
   return {
@@ -32,6 +38,7 @@ export async function startTestServer(env: Record<string, string> = {}, flags: s
     admin: { workspace: created.workspace, user: created.admin, key: created.apiKey },
     async stop() {
       await server.close();
+      await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
