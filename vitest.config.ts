@@ -1,5 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
+/** The server's suites that touch its database: they run once on SQLite and once more on PostgreSQL. */
+const STORE_SUITES = [
+  'packages/server/test/entities.test.ts',
+  'packages/server/test/roles.test.ts',
+  'packages/server/test/wire.test.ts',
+  'packages/server/test/fuzz.test.ts',
+  'packages/server/test/durability.test.ts',
+  'packages/server/test/store.test.ts',
+];
+
 export default defineConfig({
   // Tests and doc examples import our packages by name; run them from source, not from a stale build.
   resolve: {
@@ -10,10 +20,22 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'docs/**/*.test.ts', 'bench/**/*.test.ts'],
     // Native addons (better-sqlite3, re2) and real database connections are happiest in child processes.
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sqlite',
+          include: ['packages/*/test/**/*.test.ts', 'docs/**/*.test.ts', 'bench/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'postgres', include: STORE_SUITES, env: { ACCSYN_TEST_STORE: 'postgres' } },
+      },
+    ],
   },
 });

@@ -123,6 +123,7 @@ export async function listApiKeys(
     .selectAll()
     .where('user', '=', user.id)
     .orderBy('created')
+    .orderBy('name')
     .orderBy('id')
     .execute();
   return rows.map((row) => infoOf(row, user.code, now));

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type TestDatabase, testDatabase } from './support/database.js';
 import { type ServerProcess, startServerProcess } from './support/process.js';
 import type { Credentials, Reply } from './support/raw.js';
 import { RawSession } from './support/session.js';
@@ -17,23 +18,28 @@ type Entity = Record<string, unknown>;
 const BOOTSTRAP = { ACCSYN_BOOTSTRAP_WORKSPACE: 'acme', ACCSYN_BOOTSTRAP_ADMIN: 'admin@acme.test' };
 const LISA = 'lisa@example.com';
 const folders: string[] = [];
+/** The database of each data directory: SQLite inside it, or a PostgreSQL schema of its own (support/database.ts). */
+const databases = new Map<string, TestDatabase>();
 const running: ServerProcess[] = [];
 
 afterEach(() => {
   for (const server of running.splice(0)) server.child.kill('SIGKILL');
 });
-afterAll(() => {
+afterAll(async () => {
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  for (const database of databases.values()) await database.drop();
 });
 
-function dataDir(): string {
+async function dataDir(): Promise<string> {
   const path = mkdtempSync(join(tmpdir(), 'accsyn-durability-test-'));
   folders.push(path);
+  databases.set(path, await testDatabase());
   return path;
 }
 
 async function start(data: string): Promise<ServerProcess> {
-  const server = await startServerProcess(['--port', '0', '--data-dir', data], BOOTSTRAP);
+  const database = databases.get(data)?.flags ?? [];
+  const server = await startServerProcess(['--port', '0', '--data-dir', data, ...database], BOOTSTRAP);
   running.push(server);
   return server;
 }
@@ -68,7 +74,7 @@ async function restart(data: string): Promise<{ server: ServerProcess; admin: Ra
 
 describe('kill -9', () => {
   it('keeps every acknowledged create and edit, and does not bootstrap again on restart', async () => {
-    const data = dataDir();
+    const data = await dataDir();
     const first = await start(data);
     expect(first.output()).toContain("Created workspace 'acme' with admin admin@acme.test.");
     const admin = new RawSession(first.url, adminOf(data));
@@ -97,7 +103,7 @@ describe('kill -9', () => {
   });
 
   it('keeps every create that got its 200 while a burst was in flight, and none half-written', async () => {
-    const data = dataDir();
+    const data = await dataDir();
     const first = await start(data);
     const admin = new RawSession(first.url, adminOf(data));
     await admin.result(admin.create('user', { code: LISA }));

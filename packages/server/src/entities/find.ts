@@ -4,6 +4,7 @@ import { type RawBuilder, sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest } from '../http/errors.js';
 import { isId } from '../store/ids.js';
+import type { Store } from '../store/store.js';
 import { readable } from './access.js';
 import {
   ARCHIVABLE,
@@ -116,10 +117,15 @@ function parentColumn(spec: EntityTypeSpec): string {
  */
 const POSTGRES: Dialect = { ...postgres, boolean: sqlite.boolean, date: sqlite.date };
 
+/** How queries compile for the store's database. */
+export function queryDialect(store: Store): Dialect {
+  return store.dialect === 'sqlite' ? sqlite : POSTGRES;
+}
+
 /** The caller's query as SQL over the table aliased `e`, its references resolved. */
 async function where(context: EventContext, spec: EntityTypeSpec, query: string): Promise<RawBuilder<unknown>> {
   const expression = await resolveReferences(context.store, context.caller, spec, parseExpression(query));
-  const fragment = compileWhere(expression, querySchema(spec), context.store.dialect === 'sqlite' ? sqlite : POSTGRES);
+  const fragment = compileWhere(expression, querySchema(spec), queryDialect(context.store));
   // Unqualified columns here can only mean the table of the main query, `e`.
   return sql(fragment.strings as unknown as TemplateStringsArray, ...fragment.values);
 }

@@ -13,6 +13,8 @@ export interface TestServer {
   readonly server: RunningServer;
   readonly url: string;
   readonly dataDir: string;
+  /** Its `--database`: the SQLite file, or the PostgreSQL URL with its schema. */
+  readonly database: string;
   readonly admin: Credentials;
   stop(): Promise<void>;
 }
@@ -35,6 +37,7 @@ export async function startTestServer(env: Record<string, string> = {}, flags: s
     server,
     url: server.url,
     dataDir,
+    database: config.database,
     admin: { workspace: created.workspace, user: created.admin, key: created.apiKey },
     async stop() {
       await server.close();

@@ -1,0 +1,156 @@
+import { compileWhere, render } from 'accsyn-query';
+import { CompiledQuery, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminError, addUser, createApiKey, listApiKeys, revokeApiKey, workspaceOf } from '../src/admin.js';
+import { queryDialect } from '../src/entities/find.js';
+import { querySchema, typeNamed } from '../src/entities/model.js';
+import { openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/store.js';
+import { onPostgres, testDatabase } from './support/database.js';
+import { startTestServer, type TestServer } from './support/server.js';
+
+/**
+ * The store on its own: migrations, the administration of users and keys, and what PostgreSQL must do as SQLite
+ * does. Runs on SQLite, and again on PostgreSQL in the `postgres` project.
+ */
+
+let test: TestServer;
+let store: Store;
+
+beforeAll(async () => {
+  test = await startTestServer();
+  store = test.server.store;
+});
+afterAll(() => test.stop());
+
+describe('migrations', () => {
+  it('run once: opening the migrated database again changes nothing', async () => {
+    const before = await store.db
+      .selectFrom('kysely_migration' as never)
+      .selectAll()
+      .execute();
+    expect(before.map((row) => (row as { name: string }).name)).toEqual([
+      '0001-accounts',
+      '0002-entities',
+      '0003-postgres-types',
+    ]);
+    const again = await openStore(test.database);
+    try {
+      expect(await again.countWorkspaces()).toBe(1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it.runIf(onPostgres)('take turns when several nodes start at once on an empty database', async () => {
+    const database = await testDatabase(true);
+    try {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => openStore(database.url as string)));
+      const [first] = stores as [Store];
+      const tables = await sql<{ count: number }>`SELECT count(*)::int AS count FROM information_schema.tables
+        WHERE table_schema = current_schema() AND table_name = 'jobs'`.execute(first.db);
+      expect(tables.rows[0]?.count).toBe(1);
+      const ran = await first.db
+        .selectFrom('kysely_migration' as never)
+        .selectAll()
+        .execute();
+      expect(ran).toHaveLength(3);
+      await Promise.all(stores.map((s) => s.close()));
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describe('administration', () => {
+  it('adds a user, makes keys, lists them without the key, and revokes one with its sessions', async () => {
+    const added = await addUser(store, { email: 'Kim@Example.com', role: 'employee' });
+    expect(added).toMatchObject({ email: 'Kim@Example.com', role: 'employee', workspace: 'acme' });
+    const now = new Date();
+    const laptop = await createApiKey(store, { email: 'kim@example.com', name: 'laptop' }, now);
+    expect(laptop.key).toMatch(/^[A-Za-z0-9]{64}$/);
+    const soon = await createApiKey(
+      store,
+      { email: 'kim@example.com', name: 'soon', expires: new Date(now.getTime() + 1000) },
+      now,
+    );
+    const later = new Date(now.getTime() + 2000);
+    const listed = await listApiKeys(store, { email: 'kim@example.com' }, later);
+    expect(listed.map((key) => [key.name, key.state])).toEqual([
+      ['laptop', 'active'],
+      ['soon', 'expired'],
+    ]);
+    expect(JSON.stringify(listed)).not.toContain(laptop.key);
+
+    await store.insertSession({
+      id: 'f'.repeat(64),
+      workspace: (await workspaceOf(store, undefined)).id,
+      user: added.id,
+      api_key: laptop.id,
+      created: now.toISOString(),
+    });
+    expect(await store.session('f'.repeat(64), now.toISOString())).toBeDefined();
+    const revoked = await revokeApiKey(store, laptop.id.toUpperCase());
+    expect(revoked.state).toBe('revoked');
+    expect(await store.session('f'.repeat(64), now.toISOString())).toBeUndefined();
+    // Revoking again changes nothing.
+    expect((await revokeApiKey(store, laptop.id)).revoked).toEqual(revoked.revoked);
+    expect(soon.state).toBe('active');
+  });
+
+  it('refuses what it cannot do with a sentence', async () => {
+    const refusals: [() => Promise<unknown>, RegExp][] = [
+      [() => addUser(store, { email: 'not-an-address', role: 'employee' }), /is not an e-mail address/],
+      [() => addUser(store, { email: 'a@b.test', role: 'owner' }), /must be one of admin, employee, standard/],
+      [() => addUser(store, { email: 'ADMIN@acme.test', role: 'admin' }), /already has a user ADMIN@acme.test/],
+      [() => addUser(store, { workspace: 'nope', email: 'a@b.test', role: 'admin' }), /no workspace 'nope'/],
+      [() => createApiKey(store, { email: 'nobody@acme.test' }), /no user nobody@acme.test/],
+      [() => createApiKey(store, { email: 'admin@acme.test', expires: new Date(0) }), /has passed already/],
+      [() => revokeApiKey(store, '0123456789abcdef01234567'), /no API key with id/],
+    ];
+    for (const [attempt, message] of refusals) {
+      const refused = attempt();
+      await expect(refused).rejects.toThrow(AdminError);
+      await expect(refused).rejects.toThrow(message);
+    }
+  });
+});
+
+describe('values', () => {
+  it('keeps byte sizes past 2^31, fractions of progress and speed, and dates as written', async () => {
+    const workspace = await workspaceOf(store, undefined);
+    const at = '2026-01-02T03:04:05.678Z';
+    const id = 'aaaaaaaaaaaaaaaaaaaaaaaa';
+    await sql`INSERT INTO jobs (id, workspace, created, modified, type, code, code_folded, name, name_folded, status,
+      size, progress, speed) VALUES (${id}, ${workspace.id}, ${at}, ${at}, 1, 'big', 'big', 'big', 'big', 'running',
+      ${5_000_000_000_000}, ${33.333333333}, ${1234.5678})`.execute(store.db);
+    const row = await store.db
+      .selectFrom('jobs' as never)
+      .selectAll()
+      .where('id' as never, '=', id)
+      .executeTakeFirst();
+    expect(row).toMatchObject({ size: 5_000_000_000_000, progress: 33.333333333, speed: 1234.5678, created: at });
+  });
+});
+
+describe.runIf(onPostgres)('on PostgreSQL', () => {
+  it('finds by an indexed attribute through its index', async () => {
+    const workspace = await workspaceOf(store, undefined);
+    await sql`INSERT INTO jobs (id, workspace, created, modified, type, code, code_folded, name, name_folded, status)
+      SELECT lpad(to_hex(n), 24, '0'), ${workspace.id}, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 1,
+        'shot_' || n, 'shot_' || n, 'shot_' || n, 'shot_' || n, 'waiting'
+      FROM generate_series(1, 20000) AS n`.execute(store.db);
+    await sql`ANALYZE jobs`.execute(store.db);
+    const dialect = queryDialect(store);
+    const where = render(compileWhere('code = SHOT_42', querySchema(typeNamed('transfer')), dialect), dialect);
+    const plan = await store.db.executeQuery(
+      CompiledQuery.raw(`EXPLAIN SELECT * FROM jobs e WHERE e.workspace = $2 AND ${where.sql}`, [
+        ...where.parameters,
+        workspace.id,
+      ]),
+    );
+    const text = plan.rows.map((row) => Object.values(row as object)[0]).join('\n');
+    expect(text).toMatch(/Index Scan|Bitmap Index Scan/);
+    expect(text).toMatch(/jobs_code/);
+  });
+});
