@@ -20,6 +20,20 @@ export function formatDate(d: Date): string {
   );
 }
 
+// What `toISOString` writes for the years 1 to 9999 (with the calendar checked in `formatIsoDate`).
+const ISO_DATE =
+  /^([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z$/;
+
+/**
+ * `formatDate(new Date(text))` for a date kept as text (the server's columns), without building the Date when the
+ * text is in `toISOString`'s own form: the wire's form is then its first 19 characters.
+ */
+export function formatIsoDate(text: string): string {
+  const [, year = '0000', month, day] = ISO_DATE.exec(text) ?? [];
+  if (year !== '0000' && Number(day) <= daysInMonth(Number(year), Number(month))) return text.slice(0, 19);
+  return formatDate(new Date(text));
+}
+
 /**
  * Reads a wire date as the official client does (UTC), or returns `s` unchanged when it is not one. Strings the
  * official client would match but then fail to parse (month 13, a 3-digit year, a separator other than `.` before

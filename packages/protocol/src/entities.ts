@@ -22,6 +22,8 @@ export interface AttributeSpec {
   readonly update?: boolean;
   /** Must be given on create. */
   readonly required?: boolean;
+  /** A number that must be whole (a byte count, seconds, a priority). */
+  readonly integer?: boolean;
   /** The values a string takes. */
   readonly values?: readonly string[];
   /** For `ref`: the entity families it may point to. */
@@ -56,6 +58,7 @@ export const TASK_STATUSES = ['pending', 'queued', 'booting', 'executing', 'fail
 
 const str: AttributeSpec = { type: 'string' };
 const num: AttributeSpec = { type: 'number' };
+const int: AttributeSpec = { type: 'number', integer: true };
 const bool: AttributeSpec = { type: 'boolean' };
 const date: AttributeSpec = { type: 'date' };
 const hr: AttributeSpec = { type: 'hr' };
@@ -83,16 +86,16 @@ const JOB = {
 const TRANSFER: Record<string, AttributeSpec> = {
   ...JOB,
   progress: num,
-  size: num,
+  size: int,
   speed: num,
-  etr: num,
+  etr: int,
   source: given({ type: 'party' }),
   source_hr: hr,
   destination: given({ type: 'party' }),
   destination_hr: hr,
   queue: given(ref('job')),
   queue_hr: hr,
-  priority: editable(num),
+  priority: editable(int),
   uri: str,
 };
 
@@ -111,7 +114,7 @@ const CLIENT: Record<string, AttributeSpec> = {
   ...RECORD,
   ...DESCRIBED,
   code: str,
-  type: num,
+  type: int,
   type_hr: hr,
   status: { ...str, update: true },
   os: str,
@@ -167,7 +170,7 @@ export const ENTITY_TYPES: readonly EntityTypeSpec[] = [
     {
       ...JOB,
       name: { ...editable(str), required: true },
-      priority: editable(num),
+      priority: editable(int),
       default: bool,
       uri: str,
     },
@@ -215,10 +218,10 @@ export const ENTITY_TYPES: readonly EntityTypeSpec[] = [
       created: date,
       modified: date,
       finished: date,
-      priority: editable(num),
-      size: num,
+      priority: editable(int),
+      size: int,
       status: editable(str),
-      time: num,
+      time: int,
       metadata: editable({ type: 'json' }),
       source: { type: 'json' },
       destination: { type: 'json' },

@@ -1,5 +1,5 @@
 export { authorizationHeader, type Credentials, parseAuthorization } from './auth.js';
-export { formatDate, parseWireDate, reviveDates } from './dates.js';
+export { formatDate, formatIsoDate, parseWireDate, reviveDates } from './dates.js';
 export {
   type AttributeSpec,
   CLIENT_TYPES,

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatDate, parseWireDate, reviveDates } from '../src/index.js';
+import { formatDate, formatIsoDate, parseWireDate, reviveDates } from '../src/index.js';
 import { python } from './support/python.js';
 
 /** A UTC date from its fields, years 0-99 included (which Date.UTC would move to the 1900s). */
@@ -23,6 +24,45 @@ describe('formatDate', () => {
     expect(() => formatDate(new Date(Number.NaN))).toThrow(RangeError);
     expect(() => formatDate(utc(10000, 1, 1, 0, 0, 0))).toThrow(/1 to 9999/);
     expect(() => formatDate(utc(0, 1, 1, 0, 0, 0))).toThrow(RangeError);
+  });
+});
+
+describe('formatIsoDate', () => {
+  /** What it must always answer: formatDate of the text read as a Date, or formatDate's error. */
+  const expected = (text: string) => {
+    try {
+      return formatDate(new Date(text));
+    } catch (error) {
+      return error;
+    }
+  };
+  const actual = (text: string) => {
+    try {
+      return formatIsoDate(text);
+    } catch (error) {
+      return error;
+    }
+  };
+
+  it('writes a date kept as toISOString text as formatDate writes the date', () => {
+    const anyDate = fc.date({ min: new Date(-62135596800000), max: new Date(253402300799999), noInvalidDate: true });
+    fc.assert(fc.property(anyDate, (date) => formatIsoDate(date.toISOString()) === formatDate(date)));
+  });
+
+  it('reads any other text as new Date does, with the same errors', () => {
+    for (const text of [
+      '2024-02-29T10:00:00.000Z',
+      '2023-02-29T10:00:00.000Z',
+      '2026-04-31T00:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '2026-11-27T18:23:39.999+02:00',
+      '2026-11-27T18:23:39Z',
+      '2026-13-01T00:00:00.000Z',
+      '+010000-01-01T00:00:00.000Z',
+      'not a date',
+    ]) {
+      expect(actual(text)).toEqual(expected(text));
+    }
   });
 });
 

@@ -45,7 +45,12 @@ export async function bootstrap(
   const workspaceId = newId(now.getTime());
   const userId = newId(now.getTime());
   const name = admin.split('@')[0] ?? admin;
-  await store.db.transaction().execute(async (trx) => {
+  const created = await store.db.transaction().execute(async (trx) => {
+    // Nodes starting together on an empty PostgreSQL take turns here, and all but the first find its workspace.
+    if (store.dialect === 'postgres')
+      await sql`SELECT pg_advisory_xact_lock(hashtext('accsyn-bootstrap'))`.execute(trx);
+    const found = await trx.selectFrom('workspaces').select('id').limit(1).executeTakeFirst();
+    if (found) return false;
     await trx
       .insertInto('workspaces')
       .values({
@@ -91,7 +96,9 @@ export async function bootstrap(
       })
       .execute();
     await createDefaults(trx, workspaceId, userId, at);
+    return true;
   });
+  if (!created) return undefined;
   mkdirSync(join(config.dataDir, 'volumes', 'default'), { recursive: true });
   return { workspace, admin, apiKey, generated: chosen.apiKey === undefined };
 }

@@ -1,7 +1,12 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { compileWhere, render } from 'accsyn-query';
 import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminError, addUser, createApiKey, listApiKeys, revokeApiKey, workspaceOf } from '../src/admin.js';
+import { bootstrap } from '../src/bootstrap.js';
+import { readConfig } from '../src/config.js';
 import { queryDialect } from '../src/entities/find.js';
 import { querySchema, typeNamed } from '../src/entities/model.js';
 import { openStore } from '../src/store/open.js';
@@ -33,6 +38,7 @@ describe('migrations', () => {
       '0001-accounts',
       '0002-entities',
       '0003-postgres-types',
+      '0004-job-indexes-in-find-order',
     ]);
     const again = await openStore(test.database);
     try {
@@ -42,24 +48,32 @@ describe('migrations', () => {
     }
   });
 
-  it.runIf(onPostgres)('take turns when several nodes start at once on an empty database', async () => {
-    const database = await testDatabase(true);
-    try {
-      const stores = await Promise.all(Array.from({ length: 4 }, () => openStore(database.url as string)));
-      const [first] = stores as [Store];
-      const tables = await sql<{ count: number }>`SELECT count(*)::int AS count FROM information_schema.tables
+  it.runIf(onPostgres)(
+    'take turns when several nodes start at once on an empty database, as bootstrap does',
+    async () => {
+      const database = await testDatabase(true);
+      try {
+        const stores = await Promise.all(Array.from({ length: 4 }, () => openStore(database.url as string)));
+        const [first] = stores as [Store];
+        const tables = await sql<{ count: number }>`SELECT count(*)::int AS count FROM information_schema.tables
         WHERE table_schema = current_schema() AND table_name = 'jobs'`.execute(first.db);
-      expect(tables.rows[0]?.count).toBe(1);
-      const ran = await first.db
-        .selectFrom('kysely_migration' as never)
-        .selectAll()
-        .execute();
-      expect(ran).toHaveLength(3);
-      await Promise.all(stores.map((s) => s.close()));
-    } finally {
-      await database.drop();
-    }
-  });
+        expect(tables.rows[0]?.count).toBe(1);
+        const ran = await first.db
+          .selectFrom('kysely_migration' as never)
+          .selectAll()
+          .execute();
+        expect(ran).toHaveLength(4);
+        // Each node then bootstraps, unless another did: one workspace, whatever the order.
+        const config = readConfig(['--data-dir', mkdtempSync(join(tmpdir(), 'accsyn-store-test-'))], {});
+        const created = await Promise.all(stores.map((s) => bootstrap(s, config)));
+        expect(created.filter(Boolean)).toHaveLength(1);
+        expect(await first.countWorkspaces()).toBe(1);
+        await Promise.all(stores.map((s) => s.close()));
+      } finally {
+        await database.drop();
+      }
+    },
+  );
 });
 
 describe('administration', () => {

@@ -7,6 +7,7 @@ import { capitalise, checkRole } from './access.js';
 import { foldedColumns, type Row, readableAttributes, TABLES, typeNamed, updateRow } from './model.js';
 import { present } from './present.js';
 import { idsByCode } from './references.js';
+import { inTransaction, withRowLocked } from './serial.js';
 import {
   checkWrite,
   columnsOf,
@@ -25,7 +26,11 @@ import {
 
 export async function edit(context: EventContext, spec: EntityTypeSpec): Promise<Row[]> {
   checkRole(spec, context.caller, 'edit');
-  if (spec.name === 'task') return editTasks(context);
+  if (spec.name === 'task') return withRowLocked(context, 'jobs', context.envelope.id, editTasks);
+  return withRowLocked(context, TABLES[spec.family], context.envelope.id, (locked) => editEntity(locked, spec));
+}
+
+async function editEntity(context: EventContext, spec: EntityTypeSpec): Promise<Row[]> {
   const data = objectOf(context.envelope.data, `${spec.name}/edit`);
   if (Object.keys(data).length === 0) throw badRequest(`${spec.name}/edit: data holds nothing to change.`);
   const stored = await visibleRow(context, spec, context.envelope.id);
@@ -45,20 +50,17 @@ export async function edit(context: EventContext, spec: EntityTypeSpec): Promise
     changes.finished = FINISHED_JOB_STATUSES.includes(changes.status) ? now : null;
   }
   const row = { ...changes, ...foldedColumns(changes), modified: now, modifier: context.caller.user.id };
-  await context.store.db
-    .transaction()
-    .execute(async (trx) => {
-      await updateRow(trx, TABLES[spec.family], stored.id as string, row);
-      // Changing a role revokes all access (reference §3.2).
-      if (spec.name === 'user' && changes.role !== undefined && changes.role !== stored.role) {
-        await sql`UPDATE acls SET archived = ${now} WHERE entity = ${`user:${stored.id}`} AND archived IS NULL`.execute(
-          trx,
-        );
-      }
-    })
-    .catch((error: unknown) => {
-      throw uniqueViolation(error, spec, { ...stored, ...changes }) ?? error;
-    });
+  await inTransaction(context.store, async (trx) => {
+    await updateRow(trx, TABLES[spec.family], stored.id as string, row);
+    // Changing a role revokes all access (reference §3.2).
+    if (spec.name === 'user' && changes.role !== undefined && changes.role !== stored.role) {
+      await sql`UPDATE acls SET archived = ${now} WHERE entity = ${`user:${stored.id}`} AND archived IS NULL`.execute(
+        trx,
+      );
+    }
+  }).catch((error: unknown) => {
+    throw uniqueViolation(error, spec, { ...stored, ...changes }) ?? error;
+  });
   return presentOne(context, spec, stored.id as string);
 }
 
@@ -91,7 +93,7 @@ async function editTasks(context: EventContext): Promise<Row[]> {
     if (!task) throw badRequest(`task/edit [${i}]: this job has no task ${JSON.stringify(id ?? uri)}.`);
     return { id: task.id, row: columnsOf(spec, rest, 'edit') };
   });
-  await store.db.transaction().execute(async (trx) => {
+  await inTransaction(store, async (trx) => {
     for (const { id, row } of updates) {
       const finished = typeof row.status === 'string' ? (row.status === 'done' ? now : null) : undefined;
       await trx
@@ -137,7 +139,7 @@ export async function remove(context: EventContext, spec: EntityTypeSpec): Promi
   const force = (context.envelope.data as { force?: unknown } | null)?.force === true;
   const now = new Date().toISOString();
   const table = TABLES[spec.family];
-  await context.store.db.transaction().execute(async (trx) => {
+  await inTransaction(context.store, async (trx) => {
     if (force && spec.family === 'job') {
       await sql`DELETE FROM ${sql.table(table)} WHERE id = ${stored.id}`.execute(trx);
       return;
@@ -178,7 +180,7 @@ export async function setActive(context: EventContext, spec: EntityTypeSpec, act
     throw badRequest('You cannot deactivate yourself.');
   }
   const now = new Date().toISOString();
-  await context.store.db.transaction().execute(async (trx) => {
+  await inTransaction(context.store, async (trx) => {
     const set = { inactive: active ? 0 : 1, modified: now, modifier: caller.user.id };
     await updateRow(trx, TABLES[spec.family], stored.id as string, set);
     // A share's and a user's ACLs follow them offline and back (reference §3.6, §3.8).

@@ -19,6 +19,7 @@ import {
 } from './model.js';
 import { present } from './present.js';
 import { liveId } from './references.js';
+import { inTransaction, withRowLocked } from './serial.js';
 import {
   checkWrite,
   columnsOf,
@@ -493,8 +494,15 @@ function normaliseAclPath(path: unknown): string {
   return text === '' ? '/' : text;
 }
 
-/** task/create: tasks added to a job (the envelope's id); one with the same ends as an existing task retries it. */
-async function createTasks(context: EventContext): Promise<Row[]> {
+/**
+ * task/create: tasks added to a job (the envelope's id); one with the same ends as an existing task retries it. The
+ * job's row is held meanwhile: tasks added through two nodes at once get distinct uris.
+ */
+function createTasks(context: EventContext): Promise<Row[]> {
+  return withRowLocked(context, 'jobs', context.envelope.id, addTasks);
+}
+
+async function addTasks(context: EventContext): Promise<Row[]> {
   const { caller, store, envelope } = context;
   const job = await writableJob(context, envelope.id);
   const data = objectOf(envelope.data, 'task/create');
@@ -517,7 +525,7 @@ async function createTasks(context: EventContext): Promise<Row[]> {
     if (same) retried.push(same.id);
     else added.push({ ...task, uri: String(existing.length + added.length) });
   }
-  await store.db.transaction().execute(async (trx) => {
+  await inTransaction(store, async (trx) => {
     if (retried.length > 0) {
       await trx
         .updateTable('tasks')

@@ -15,7 +15,7 @@ import {
   SUBTYPE_COLUMN,
   TABLES,
 } from './model.js';
-import { present } from './present.js';
+import { columnsRead, present } from './present.js';
 import { resolveReferences } from './references.js';
 
 /**
@@ -96,12 +96,25 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
   }
   if (envelope.query) conditions.push(await where(context, spec, envelope.query));
   const dialect = store.dialect;
-  const rows = await sql<Row>`SELECT e.* FROM ${sql.table(TABLES[spec.family])} e
+  const rows =
+    await sql<Row>`SELECT ${selectList(columnsRead(spec, attributes))} FROM ${sql.table(TABLES[spec.family])} e
     WHERE ${sql.join(conditions, sql` AND `)}
     ORDER BY e.created, e.id
     ${options.limit ? sql`LIMIT ${options.limit}` : dialect === 'sqlite' ? sql`LIMIT -1` : sql``}
     ${options.skip ? sql`OFFSET ${options.skip}` : sql``}`.execute(store.db);
   return present(context, spec, rows.rows, attributes);
+}
+
+const selectLists = new WeakMap<readonly string[], string>();
+
+/** `e.<column>, ...`: attribute names, which are our own column names, quoted as both databases quote them. */
+function selectList(columns: readonly string[]): RawBuilder<unknown> {
+  let text = selectLists.get(columns);
+  if (text === undefined) {
+    text = columns.map((column) => `e."${column}"`).join(', ');
+    selectLists.set(columns, text);
+  }
+  return sql.raw(text);
 }
 
 /** The column that holds an entity's parent: a task's job, a job's queue or delivery, a share's volume. */

@@ -3,7 +3,7 @@ import {
   type EntityTypeSpec,
   entityType,
   type Family,
-  formatDate,
+  formatIsoDate,
   type Role,
 } from 'accsyn-protocol';
 import { type Attribute, fold, type Schema } from 'accsyn-query';
@@ -109,7 +109,7 @@ export function toWire(attribute: AttributeSpec, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   switch (attribute.type) {
     case 'date':
-      return formatDate(new Date(value as string));
+      return formatIsoDate(value as string);
     case 'boolean':
       return value === 1 || value === true;
     case 'json':
@@ -131,6 +131,8 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
   switch (attribute.type) {
     case 'number':
       if (typeof value !== 'number' || !Number.isFinite(value)) throw wrong('a number');
+      // Whole numbers are stored as 64-bit integers: past 2^53 JavaScript could not give them back exactly.
+      if (attribute.integer && !Number.isSafeInteger(value)) throw wrong('a whole number below 2^53 in size');
       return value;
     case 'boolean':
       if (typeof value !== 'boolean') throw wrong('true or false');

@@ -1,4 +1,4 @@
-import type { EntityTypeSpec, Family } from 'accsyn-protocol';
+import type { AttributeSpec, EntityTypeSpec, Family } from 'accsyn-protocol';
 import { sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import type { Store } from '../store/store.js';
@@ -27,63 +27,121 @@ const HR_FAMILY: Readonly<Record<string, Family>> = {
 
 type Names = Map<string, string>;
 
+/**
+ * How one answered attribute is made from a row: a stored value converted, or an `_hr` form of the value in its
+ * base attribute (a capitalised status, a client type's name, a party as `<type>:<code>`, the code alone of an
+ * ACL's entity or target, or the code or name of the entity an id refers to, looked up in `family`).
+ */
+type Part =
+  | { readonly kind: 'value'; readonly name: string; readonly attribute: AttributeSpec }
+  | { readonly kind: 'status' | 'type' | 'party' | 'code'; readonly name: string; readonly base: string }
+  | { readonly kind: 'id'; readonly name: string; readonly base: string; readonly family: Family | undefined };
+
+const plans = new WeakMap<EntityTypeSpec, WeakMap<readonly string[], readonly Part[]>>();
+
+/** The parts of `attributes` (names without a definition left out), worked out once per type and list. */
+function planOf(spec: EntityTypeSpec, attributes: readonly string[]): readonly Part[] {
+  const bySpec = plans.get(spec) ?? new WeakMap<readonly string[], readonly Part[]>();
+  plans.set(spec, bySpec);
+  let plan = bySpec.get(attributes);
+  if (plan) return plan;
+  plan = attributes.flatMap((name): Part[] => {
+    const attribute = spec.attributes[name];
+    if (!attribute) return [];
+    if (attribute.type !== 'hr') return [{ kind: 'value', name, attribute }];
+    const base = name.slice(0, -'_hr'.length);
+    if (base === 'status' || base === 'type') return [{ kind: base, name, base }];
+    if (spec.attributes[base]?.type === 'party') return [{ kind: 'party', name, base }];
+    if (base === 'entity' || base === 'target') return [{ kind: 'code', name, base }];
+    const family = spec.family === 'share' && base === 'parent' ? 'share' : HR_FAMILY[base];
+    return [{ kind: 'id', name, base, family }];
+  });
+  bySpec.set(attributes, plan);
+  return plan;
+}
+
+/**
+ * The columns that `present` reads to answer `attributes`: the stored attributes among them and the bases of their
+ * `_hr` forms, so that a find reads no more of each row than it answers.
+ */
+export function columnsRead(spec: EntityTypeSpec, attributes: readonly string[]): readonly string[] {
+  const plan = planOf(spec, attributes);
+  let columns = columnsByPlan.get(plan);
+  if (!columns) {
+    columns = [...new Set(plan.map((part) => (part.kind === 'value' ? part.name : part.base)))];
+    columnsByPlan.set(plan, columns);
+  }
+  return columns;
+}
+
+const columnsByPlan = new WeakMap<readonly Part[], readonly string[]>();
+
 export async function present(
   context: EventContext,
   spec: EntityTypeSpec,
   rows: readonly Row[],
   attributes: readonly string[],
 ): Promise<Row[]> {
-  const names = await lookUpNames(context.store, context.caller.workspace.id, spec, rows, attributes);
+  const plan = planOf(spec, attributes);
+  const names = await lookUpNames(context.store, context.caller.workspace.id, plan, rows);
+  const forms: Forms = { party: new Map(), code: new Map() };
   return rows.map((row) => {
     const entity: Row = {};
-    for (const name of attributes) {
-      const attribute = spec.attributes[name];
-      if (!attribute) continue;
-      entity[name] = attribute.type === 'hr' ? readable(spec, name, row, names) : toWire(attribute, row[name]);
+    for (const part of plan) {
+      entity[part.name] =
+        part.kind === 'value' ? toWire(part.attribute, row[part.name]) : readable(part, row, names, forms);
     }
     return entity;
   });
 }
 
-function readable(spec: EntityTypeSpec, name: string, row: Row, names: Names): unknown {
-  const base = name.slice(0, -'_hr'.length);
-  const value = row[base];
-  if (base === 'status') return typeof value === 'string' ? value.charAt(0).toUpperCase() + value.slice(1) : null;
-  if (base === 'type') return CLIENT_TYPE_NAMES[value as number] ?? null;
+/** The `_hr` forms of the parties on a page, by stored value: the rows of a page mostly name the same few. */
+type Forms = Record<'party' | 'code', Map<string, unknown>>;
+
+function readable(part: Exclude<Part, { kind: 'value' }>, row: Row, names: Names, forms: Forms): unknown {
+  const value = row[part.base];
+  if (part.kind === 'status') {
+    return typeof value === 'string' ? value.charAt(0).toUpperCase() + value.slice(1) : null;
+  }
+  if (part.kind === 'type') return CLIENT_TYPE_NAMES[value as number] ?? null;
   if (typeof value !== 'string') return null;
-  if (spec.attributes[base]?.type === 'party' || base === 'entity' || base === 'target') {
+  if (part.kind === 'id') return names.get(value) ?? null;
+  let form = forms[part.kind].get(value);
+  if (form === undefined) {
     const [type, id] = value.split(':');
     const code = names.get(id ?? '');
-    if (base === 'entity' || base === 'target') return code ?? null;
-    return code === undefined ? value : `${type}:${code}`;
+    form = part.kind === 'code' ? (code ?? null) : code === undefined ? value : `${type}:${code}`;
+    forms[part.kind].set(value, form);
   }
-  return names.get(value) ?? null;
+  return form;
 }
 
 /** The code or name of every entity the rows' `_hr` attributes refer to, by id. */
 async function lookUpNames(
   store: Store,
   workspace: string,
-  spec: EntityTypeSpec,
+  plan: readonly Part[],
   rows: readonly Row[],
-  attributes: readonly string[],
 ): Promise<Names> {
   const wanted = new Map<Family, Set<string>>();
   const want = (family: Family, id: unknown) => {
     if (typeof id !== 'string' || id === '') return;
-    const ids = wanted.get(family) ?? new Set<string>();
-    wanted.set(family, ids.add(id));
+    const ids = wanted.get(family);
+    if (ids) ids.add(id);
+    else wanted.set(family, new Set([id]));
   };
-  for (const name of attributes) {
-    if (!name.endsWith('_hr')) continue;
-    const base = name.slice(0, -'_hr'.length);
-    const typeOfBase = spec.attributes[base]?.type;
-    for (const row of rows) {
-      if (typeOfBase === 'party' || base === 'entity' || base === 'target') {
-        const [type, id] = String(row[base] ?? '').split(':');
+  for (const part of plan) {
+    if (part.kind === 'party' || part.kind === 'code') {
+      const seen = new Set<unknown>();
+      for (const row of rows) {
+        const value = row[part.base];
+        if (seen.has(value)) continue;
+        seen.add(value);
+        const [type, id] = String(value ?? '').split(':');
         want(type as Family, id);
-      } else if (spec.family === 'share' && base === 'parent') want('share', row[base]);
-      else if (HR_FAMILY[base]) want(HR_FAMILY[base], row[base]);
+      }
+    } else if (part.kind === 'id' && part.family) {
+      for (const row of rows) want(part.family, row[part.base]);
     }
   }
   // One query for every family, so that a page costs one round trip whatever it refers to.

@@ -43,9 +43,10 @@ export class Limits {
     if (this.config.connectionsPerClient > 0) {
       app.server.on(connectionEvent, (socket: Socket) => this.countConnection(socket));
     }
+    // With neither edge limits nor a connection cap, the edge layer has nothing to check.
+    if (this.config.edge.length === 0 && this.config.connectionsPerClient === 0) return;
     app.addHook('onRequest', async (request, reply) => {
-      const client = this.identity.address(request.raw.socket.remoteAddress, request.headers['x-forwarded-for']);
-      this.clients.set(request, client);
+      const client = this.clientOf(request);
       if (this.overCap.has(request.raw.socket)) {
         // Answer, then close: one address must not hold more than its share of the server's sockets.
         reply.header('connection', 'close');
@@ -57,9 +58,14 @@ export class Limits {
     });
   }
 
-  /** The client address of a request, for logs. */
-  clientOf(request: FastifyRequest): string | undefined {
-    return this.clients.get(request);
+  /** The client address of a request, worked out once. */
+  clientOf(request: FastifyRequest): string {
+    let client = this.clients.get(request);
+    if (client === undefined) {
+      client = this.identity.address(request.raw.socket?.remoteAddress, request.headers['x-forwarded-for']);
+      this.clients.set(request, client);
+    }
+    return client;
   }
 
   /**
@@ -68,8 +74,8 @@ export class Limits {
    */
   async throttle(request: FastifyRequest): Promise<void> {
     const throttle = this.config.throttle;
-    const client = this.clients.get(request);
-    if (!throttle || client === undefined) return;
+    if (!throttle) return;
+    const client = this.clientOf(request);
     const decision = await this.guard(() => this.store.hit(`throttle:${this.identity.key(client)}`, throttle));
     if (!decision) return;
     if (!decision.allowed) throw tooMany(decision.retryAfterMs);
@@ -93,7 +99,8 @@ export class Limits {
   }
 
   private edgeLimitOf(url: string): EdgeLimit | undefined {
-    const path = url.split('?')[0] as string;
+    const at = url.indexOf('?');
+    const path = at === -1 ? url : url.slice(0, at);
     return this.config.edge.find((limit) =>
       limit.prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)),
     );

@@ -190,19 +190,38 @@ const MIGRATIONS: Record<string, Migration> = {
     },
   },
   '0003-postgres-types': {
-    // SQLite's integer and real are 8 bytes; PostgreSQL's are 4. Byte sizes need bigint, progress and speed double.
+    // SQLite's integer and real are 8 bytes; PostgreSQL's are 4. Whole numbers take bigint, fractions double.
     async up(db: Kysely<unknown>) {
       if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
-      for (const table of ['jobs', 'tasks']) {
-        await db.schema
+      const retype = (table: string, column: string, type: 'bigint' | 'double precision') =>
+        db.schema
           .alterTable(table)
-          .alterColumn('size', (c) => c.setDataType('bigint'))
+          .alterColumn(column, (c) => c.setDataType(type))
           .execute();
-      }
-      for (const column of ['progress', 'speed']) {
+      for (const column of ['size', 'priority', 'etr']) await retype('jobs', column, 'bigint');
+      for (const column of ['size', 'priority', 'time']) await retype('tasks', column, 'bigint');
+      for (const column of ['progress', 'speed']) await retype('jobs', column, 'double precision');
+    },
+  },
+  '0004-job-indexes-in-find-order': {
+    // Every find orders by (created, id), and SQLite keeps no statistics on our tables: rather than filter with an
+    // index and sort what it finds, it walked jobs_created in that order past every row (a transfer by name was a
+    // full scan of the jobs). So the indexes that filter jobs by equality also keep that order, and status with
+    // name, the common filter of transfers, gets one of its own.
+    async up(db: Kysely<unknown>) {
+      const filters: [string, string[]][] = [
+        ['jobs_scope', ['workspace', 'type', 'status']],
+        ['jobs_code', ['workspace', 'code_folded']],
+        ['jobs_name', ['workspace', 'name_folded']],
+        ['jobs_user', ['workspace', 'user']],
+        ['jobs_status_name', ['workspace', 'type', 'status', 'name_folded']],
+      ];
+      for (const [name, columns] of filters) {
+        await db.schema.dropIndex(name).ifExists().execute();
         await db.schema
-          .alterTable('jobs')
-          .alterColumn(column, (c) => c.setDataType('double precision'))
+          .createIndex(name)
+          .on('jobs')
+          .columns([...columns, 'created', 'id'])
           .execute();
       }
     },

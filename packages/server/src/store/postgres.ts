@@ -6,7 +6,7 @@ import type { Tables } from './tables.js';
 
 /**
  * PostgreSQL behind the store, for several server nodes sharing one database. The URL is libpq's
- * (`postgres://user@host:5432/db`) with three settings of ours in its query string:
+ * (`postgres://user@host:5432/db`, with `application_name` and the like) and three settings of ours:
  * - `schema`: the schema that holds our tables (created when missing; default `public`), so that one database can
  *   hold several installations, or test runs;
  * - `pool`: connections per node (default 10);
@@ -73,12 +73,18 @@ export async function openPostgres(url: string, onError: (error: Error) => void 
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     options: `-c search_path=${settings.schema}`,
-    application_name: 'accsyn-server',
+    // What pg_stat_activity shows, unless the URL names another.
+    ...(new URL(settings.connectionString).searchParams.has('application_name')
+      ? {}
+      : { application_name: 'accsyn-server' }),
     types,
   });
   // An idle connection that breaks (a restart of PostgreSQL) is dropped by the pool and replaced on demand;
   // without this listener its error would end the process.
   pool.on('error', onError);
+  // A connection that breaks while a request holds it fails its query (answered 503), and pg-pool then discards it;
+  // but pg-pool listens to idle connections only, and an 'error' event nobody hears ends the process.
+  pool.on('connect', (client) => client.on('error', onError));
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   try {
     await migrateLocked(pool, db, settings.schema);

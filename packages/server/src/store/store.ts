@@ -2,8 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fold, registerSqliteFunctions } from 'accsyn-query';
 import Database from 'better-sqlite3';
-import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely';
+import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
 import { migrate } from './migrations.js';
+import { prepared } from './prepared.js';
 import type { ApiKeyRow, SessionRow, Tables, UserRow, WorkspaceRow } from './tables.js';
 
 /**
@@ -11,6 +12,9 @@ import type { ApiKeyRow, SessionRow, Tables, UserRow, WorkspaceRow } from './tab
  * what is SQLite's alone (the file, its pragmas, our SQL functions) stays in `openSqlite`.
  */
 export class Store {
+  /** The session lookup that authenticates every event, compiled once (see `session`). */
+  #sessionQuery: ReturnType<Store['compileSessionQuery']> | undefined;
+
   constructor(
     readonly db: Kysely<Tables>,
     readonly dialect: 'sqlite' | 'postgres',
@@ -82,35 +86,51 @@ export class Store {
     await this.db.insertInto('sessions').values(row).execute();
   }
 
+  /** The session lookup with stand-ins for its values, compiled once per store. */
+  private compileSessionQuery() {
+    return prepared(this.db, (p: { id: string; now: string }) =>
+      this.db
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user')
+        .innerJoin('api_keys', 'api_keys.id', 'sessions.api_key')
+        .innerJoin('workspaces', 'workspaces.id', 'sessions.workspace')
+        .where('sessions.id', '=', p.id)
+        .where('api_keys.revoked', 'is', null)
+        .where((eb) => eb.or([eb('api_keys.expires', 'is', null), eb('api_keys.expires', '>', p.now)]))
+        .select([
+          'sessions.api_key as session_api_key',
+          'sessions.created as session_created',
+          'api_keys.hash as key_hash',
+          'workspaces.code as workspace_code',
+          'workspaces.code_folded as workspace_code_folded',
+          'workspaces.name as workspace_name',
+          'workspaces.created as workspace_created',
+          'workspaces.modified as workspace_modified',
+        ])
+        .selectAll('users'),
+    );
+  }
+
   /** A session with its workspace, its user and its key's hash, when the session exists and its key is still live. */
   async session(
     id: string,
     now: string,
   ): Promise<{ session: SessionRow; workspace: WorkspaceRow; user: UserRow; keyHash: string } | undefined> {
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user')
-      .innerJoin('api_keys', 'api_keys.id', 'sessions.api_key')
-      .innerJoin('workspaces', 'workspaces.id', 'sessions.workspace')
-      .where('sessions.id', '=', id)
-      .where('api_keys.revoked', 'is', null)
-      .where((eb) => eb.or([eb('api_keys.expires', 'is', null), eb('api_keys.expires', '>', now)]))
-      .select([
-        'sessions.api_key as session_api_key',
-        'sessions.created as session_created',
-        'api_keys.hash as key_hash',
-        'workspaces.code as workspace_code',
-        'workspaces.code_folded as workspace_code_folded',
-        'workspaces.name as workspace_name',
-        'workspaces.created as workspace_created',
-        'workspaces.modified as workspace_modified',
-      ])
-      .selectAll('users')
-      .executeTakeFirst();
+    // Read on every event, never cached: a revoked key or a deleted session stops working at once, on every node.
+    this.#sessionQuery ??= this.compileSessionQuery();
+    const [row] = await this.#sessionQuery({ id, now });
     if (!row) return undefined;
-    const { session_api_key, session_created, key_hash, ...rest } = row;
-    const { workspace_code, workspace_code_folded, workspace_name, workspace_created, workspace_modified, ...user } =
-      rest;
+    const {
+      session_api_key,
+      session_created,
+      key_hash,
+      workspace_code,
+      workspace_code_folded,
+      workspace_name,
+      workspace_created,
+      workspace_modified,
+      ...user
+    } = row;
     return {
       session: { id, workspace: user.workspace, user: user.id, api_key: session_api_key, created: session_created },
       workspace: {
@@ -133,7 +153,7 @@ export class Store {
  * runs each to completion before the next; the cache is bounded, oldest out first.
  */
 function withStatementCache(database: Database.Database, size = 500): SqliteDatabase {
-  const statements = new Map<string, Database.Statement>();
+  const statements = new Map<string, SqliteStatement>();
   return {
     close: () => database.close(),
     prepare(text: string) {
@@ -141,11 +161,37 @@ function withStatementCache(database: Database.Database, size = 500): SqliteData
       if (statement) {
         statements.delete(text);
       } else {
-        statement = database.prepare(text);
+        statement = withObjectRows(database.prepare(text));
         if (statements.size >= size) statements.delete(statements.keys().next().value as string);
       }
       statements.set(text, statement);
       return statement;
+    },
+  };
+}
+
+/**
+ * A statement that answers rows as objects, as kysely expects, built here from better-sqlite3's arrays: its own
+ * objects cost twice as much (each key is looked up anew for every row), and a page of entities is thousands of
+ * values. The objects are the same: keys in column order, a later column of the same name winning.
+ */
+function withObjectRows(statement: Database.Statement): SqliteStatement {
+  if (!statement.reader) return statement;
+  let names = statement.columns().map((column) => column.name);
+  const objectOf = (values: unknown[]) => {
+    // SQLite prepares a statement again when the schema changes, and `*` may then stand for other columns.
+    if (values.length !== names.length) names = statement.columns().map((column) => column.name);
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) row[names[i] as string] = values[i];
+    return row;
+  };
+  statement.raw(true);
+  return {
+    reader: true,
+    all: (parameters) => (statement.all(parameters) as unknown[][]).map(objectOf),
+    run: (parameters) => statement.run(parameters),
+    *iterate(parameters) {
+      for (const values of statement.iterate(parameters)) yield objectOf(values as unknown[]);
     },
   };
 }

@@ -66,7 +66,8 @@ export function socketRequest(base: string, request: SocketRequest): Promise<Soc
     socket.on('close', () => settle());
     // The server may answer (431, 413) and close before it has read all we write: the answer still counts.
     socket.on('error', (error) => settle(error));
-    socket.end(Buffer.concat(lines));
+    // Written without closing our side, as HTTP clients do: the server takes a client's FIN for its going away.
+    socket.write(Buffer.concat(lines));
   });
 }
 
