@@ -1,11 +1,12 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, request } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../server/test/support/tls.js';
 import { AccsynError, ConnectionError, Session, type SessionOptions } from '../src/index.js';
 import { parseProxy } from '../src/proxy.js';
 import { type SocksServer, startSocksServer } from './socks-server.js';
@@ -65,21 +66,8 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 beforeAll(async () => {
   const folder = mkdtempSync(join(tmpdir(), 'accsyn-proxy-test-'));
   cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
-  const [cert, key] = [join(folder, 'cert.pem'), join(folder, 'key.pem')];
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext'].concat([
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]),
-    { stdio: 'ignore' },
-  );
-  certificate = readFileSync(cert, 'utf8');
+  const { certFile: cert, keyFile: key, certificate: pem } = selfSignedCertificate(folder);
+  certificate = pem;
   [server, tlsServer, socks, socksWithLogin] = await Promise.all([
     startServer(),
     startServer({}, ['--tls-cert', cert, '--tls-key', key]),

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +19,7 @@ import {
   type Method,
   send,
 } from '../../server/test/support/raw.js';
+import { selfSignedCertificate } from '../../server/test/support/tls.js';
 import {
   ProxyConfigError,
   type ProxyOptions,
@@ -80,21 +80,7 @@ function sessionVia(proxy: TestProxy, admin: Server['admin'] = server.admin, hos
 beforeAll(async () => {
   folder = mkdtempSync(join(tmpdir(), 'accsyn-cli-proxy-test-'));
   cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
-  [certFile, keyFile] = [join(folder, 'cert.pem'), join(folder, 'key.pem')];
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext'].concat([
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ]),
-    { stdio: 'ignore' },
-  );
-  certificate = readFileSync(certFile, 'utf8');
+  ({ certFile, keyFile, certificate } = selfSignedCertificate(folder));
   server = await startServer({}, ['--tls-cert', certFile, '--tls-key', keyFile]);
   cleanups.push(() => server.stop());
   credentials = { workspace: server.admin.workspace, user: server.admin.username, key: server.admin.apiKey };

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { throttleDelay } from '../src/limits/limits.js';
 import { type ServerProcess, startServerProcess } from './support/process.js';
 import { authHeaders, login, type Reply, send } from './support/raw.js';
+import { reachable } from './support/reachable.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { RawSession } from './support/session.js';
 
@@ -279,17 +280,6 @@ describe('on Redis', () => {
     }
   });
 });
-
-function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port || 6379) }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
 
 function redisServerBinary(): string | undefined {
   try {

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { send } from './support/raw.js';
+import { selfSignedCertificate } from './support/tls.js';
 
 /** The server as `npm start` runs it: a real process, its output, its signals. */
 
@@ -99,28 +100,7 @@ describe('npm start', () => {
 
   it('serves HTTPS when given a certificate and a key', async () => {
     const data = folder();
-    const [cert, key] = [join(data, 'cert.pem'), join(data, 'key.pem')];
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { certFile: cert, keyFile: key } = selfSignedCertificate(data);
     const { child, url } = await start(['--port', '0', '--data-dir', data, '--tls-cert', cert, '--tls-key', key]);
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const status = await new Promise<number | undefined>((resolve, reject) => {

@@ -11,6 +11,7 @@ import type { Store } from '../src/store/store.js';
 import { POSTGRES_URL, type TestDatabase, testDatabase } from './support/database.js';
 import { type ServerProcess, startServerProcess } from './support/process.js';
 import { type Credentials, envelope, event, login, type Reply, send } from './support/raw.js';
+import { reachable } from './support/reachable.js';
 import { RawSession } from './support/session.js';
 
 /**
@@ -57,18 +58,6 @@ async function postgresReachable(): Promise<boolean> {
     console.warn(`\n!!! SKIPPING the server node tests: ${reason}\n`);
     return false;
   }
-}
-
-/** Whether Redis takes a connection at `url`. */
-function redisReachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect({ host: hostname, port: Number(port || 6379) }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
 }
 
 function tempDir(): string {
@@ -287,7 +276,7 @@ describe.skipIf(!postgres)('two nodes on one schema', () => {
 
 describe.skipIf(!postgres)('two nodes on one schema and one Redis', () => {
   it('share one rate-limit budget per client', async (context) => {
-    if (!(await redisReachable(REDIS_URL))) {
+    if (!(await reachable(REDIS_URL))) {
       if (process.env.CI) throw new Error(`Redis is not running at ${REDIS_URL}. CI needs it; start it (see .ci/run).`);
       console.warn(`\n!!! SKIPPING the shared rate-limit test: Redis is not running at ${REDIS_URL}\n`);
       context.skip();
