@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type TestDatabase, testDatabase } from './support/database.js';
-import { type ServerProcess, startServerProcess } from './support/process.js';
-import type { Credentials, Reply } from './support/raw.js';
+import { adminOf, type ServerProcess, startServerProcess } from './support/process.js';
+import type { Reply } from './support/raw.js';
 import { RawSession } from './support/session.js';
 
 /**
@@ -42,13 +42,6 @@ async function start(data: string): Promise<ServerProcess> {
   const server = await startServerProcess(['--port', '0', '--data-dir', data, ...database], BOOTSTRAP);
   running.push(server);
   return server;
-}
-
-/** The admin's credentials as the first start wrote them to admin.env. */
-function adminOf(data: string): Credentials {
-  const env = readFileSync(join(data, 'admin.env'), 'utf8');
-  const value = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(env)?.[1] ?? '';
-  return { workspace: value('ACCSYN_WORKSPACE'), user: value('ACCSYN_API_USER'), key: value('ACCSYN_API_KEY') };
 }
 
 async function kill(server: ServerProcess): Promise<void> {

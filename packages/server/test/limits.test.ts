@@ -1,15 +1,15 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queryStringOf } from 'accsyn-protocol';
 import { afterAll, describe, expect, it } from 'vitest';
 import { throttleDelay } from '../src/limits/limits.js';
+import { freePort, reachable } from './support/net.js';
 import { type ServerProcess, startServerProcess } from './support/process.js';
 import { authHeaders, login, type Reply, send } from './support/raw.js';
-import { reachable } from './support/reachable.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { RawSession } from './support/session.js';
 
@@ -287,18 +287,6 @@ function redisServerBinary(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A Redis of this test's own, so that stopping it disturbs no one else; resolves once it takes connections. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function startRedis(binary: string, port: number): Promise<ChildProcess> {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +9,11 @@ import { addUser, createApiKey, listApiKeys, revokeApiKey } from '../src/admin.j
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
 import { POSTGRES_URL, type TestDatabase, testDatabase } from './support/database.js';
-import { type ServerProcess, startServerProcess } from './support/process.js';
+import { reachable } from './support/net.js';
+import { adminOf, alive, type ServerProcess, startServerProcess, stopServerProcess, tail } from './support/process.js';
 import { type Credentials, envelope, event, login, type Reply, send } from './support/raw.js';
-import { reachable } from './support/reachable.js';
 import { RawSession } from './support/session.js';
+import { sleep, until, within } from './support/wait.js';
 
 /**
  * Several server nodes on one PostgreSQL schema (and one Redis), as a deployment behind a load balancer runs them:
@@ -37,7 +38,7 @@ const stores: Store[] = [];
 const relays: PostgresRelay[] = [];
 
 afterAll(async () => {
-  await Promise.all(running.map(stop));
+  await Promise.all(running.map(stopServerProcess));
   await Promise.all([...stores.map((store) => store.close()), ...relays.map((relay) => relay.close())]);
   for (const database of databases) await database.drop();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
@@ -103,31 +104,6 @@ async function startNodes(database: string, env: Record<string, string> = {}, fl
   return { nodes, admin: adminOf(dataDirs[0] as string) };
 }
 
-/** The admin's credentials as the first start wrote them to admin.env. */
-function adminOf(dataDir: string): Credentials {
-  const env = readFileSync(join(dataDir, 'admin.env'), 'utf8');
-  const value = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(env)?.[1] ?? '';
-  return { workspace: value('ACCSYN_WORKSPACE'), user: value('ACCSYN_API_USER'), key: value('ACCSYN_API_KEY') };
-}
-
-/** Stops a node: SIGTERM, and SIGKILL when it has not gone within a few seconds. */
-async function stop(node: ServerProcess): Promise<void> {
-  if (node.child.exitCode !== null || node.child.signalCode !== null) return;
-  node.child.kill('SIGTERM');
-  const timer = setTimeout(() => node.child.kill('SIGKILL'), 5_000);
-  await node.exited;
-  clearTimeout(timer);
-}
-
-function alive(node: ServerProcess): boolean {
-  return node.child.exitCode === null && node.child.signalCode === null;
-}
-
-/** The last lines a node wrote, for a failure message. */
-function tail(node: ServerProcess, lines = 30): string {
-  return node.output().trim().split('\n').slice(-lines).join('\n');
-}
-
 function transfer(name: string): Entity {
   return { source: `projects/${name}.mov`, destination: `${LISA}:/in/` };
 }
@@ -135,8 +111,6 @@ function transfer(name: string): Entity {
 function firstOf(reply: Reply): Entity {
   return (reply.json.result as Entity[])[0] as Entity;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!postgres)('two nodes on one schema', () => {
   let store: Store;
@@ -352,23 +326,6 @@ class PostgresRelay {
       from.pipe(to);
     }
   }
-}
-
-/** `promise`, or a rejection when it has not settled within `ms`: a request that hangs must not hang the test. */
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Waits until `done()` holds, checking every `stepMs`, at most `limitMs`; answers whether it held. */
-async function until(done: () => boolean | Promise<boolean>, limitMs: number, stepMs = 50): Promise<boolean> {
-  for (const started = Date.now(); Date.now() - started < limitMs; await sleep(stepMs)) {
-    if (await done()) return true;
-  }
-  return done();
 }
 
 describe.skipIf(!postgres)('a PostgreSQL restart under load', () => {

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Credentials } from './raw.js';
 
 /** The built server as `npm start` runs it: a real process on a free loopback port, as main.test.ts starts it. */
 
@@ -56,4 +59,29 @@ export function startServerProcess(
       reject(new Error(`the server exited with ${code}: ${output}`));
     });
   });
+}
+
+/** The admin's credentials as the first start wrote them to `<data dir>/admin.env`. */
+export function adminOf(dataDir: string): Credentials {
+  const env = readFileSync(join(dataDir, 'admin.env'), 'utf8');
+  const value = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(env)?.[1] ?? '';
+  return { workspace: value('ACCSYN_WORKSPACE'), user: value('ACCSYN_API_USER'), key: value('ACCSYN_API_KEY') };
+}
+
+/** Stops a server: SIGTERM, and SIGKILL when it has not gone within a few seconds. */
+export async function stopServerProcess(server: ServerProcess): Promise<void> {
+  if (!alive(server)) return;
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 5_000);
+  await server.exited;
+  clearTimeout(timer);
+}
+
+export function alive(server: ServerProcess): boolean {
+  return server.child.exitCode === null && server.child.signalCode === null;
+}
+
+/** The last lines a server wrote, for a failure message. */
+export function tail(server: ServerProcess, lines = 30): string {
+  return server.output().trim().split('\n').slice(-lines).join('\n');
 }

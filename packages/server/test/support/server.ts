@@ -19,9 +19,17 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}, flags: string[] = []): Promise<TestServer> {
+/**
+ * `options.postgres` puts this server on PostgreSQL (true) or SQLite (false) whatever `ACCSYN_TEST_STORE` says, for
+ * a test that compares the two.
+ */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  flags: string[] = [],
+  options: { postgres?: boolean } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-server-test-'));
-  const database = await testDatabase();
+  const database = await testDatabase(options.postgres);
   // The rate limits are off unless a test turns them on: tests call far faster than any client may.
   const unlimited = ['--limit-api', 'off', '--throttle', 'off', '--max-connections', '0'];
   const config = readConfig(['--port', '0', '--data-dir', dataDir, ...database.flags, ...unlimited, ...flags], {
