@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compileFilter, parse, QueryError, type Schema } from '../packages/query/src/index.js';
+import { compileFilter, type PlainRecord, parse, QueryError, type Schema } from '../packages/query/src/index.js';
 
 /**
  * Runs the examples of docs/query-language.md, so that the page says what the code does:
@@ -38,7 +38,7 @@ describe('docs/query-language.md', () => {
 
   const examples = blocks.filter((b) => b.kind === 'query-examples');
   it.each(examples.map((b, i) => [i + 1, b.body]))('query examples, block %i', (_, body) => {
-    let record: object = {};
+    let record: PlainRecord = {};
     let schema: Schema | undefined;
     for (const line of body.split('\n').filter((l) => l.trim())) {
       if (line.startsWith('record:')) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileFilter, evaluate, QueryError, type Schema } from '../src/index.js';
+import { compileFilter, evaluate, type PlainRecord, QueryError, type Schema } from '../src/index.js';
 
 const lisa = {
   id: '614d660de50d45bb027c9bdd',
@@ -14,7 +14,7 @@ const lisa = {
   description: null,
 };
 
-const matches = (expression: string, record: object = lisa) => evaluate(expression, record);
+const matches = (expression: string, record: PlainRecord = lisa) => evaluate(expression, record);
 
 describe('the nested example of the page', () => {
   const query = '((user=lisa@example.com AND destination=hq) OR status<>failed) AND code="* backup"';

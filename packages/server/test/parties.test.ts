@@ -48,17 +48,20 @@ describe('parseEndpoint reads every form of the accsyn docs', () => {
     ['.', at(HQ, { kind: 'default', path: '' })],
     ['null', at(HQ, { kind: 'null' })],
     // Parties.
-    ['mycompany:volume=(default)/a', at({ kind: 'workspace', code: 'mycompany' }, share('volume', '(default)', 'a'))],
-    ['c:share=x/y', at({ kind: 'workspace', code: 'c' }, share('share', 'x', 'y'))],
+    [
+      'mycompany:volume=(default)/a',
+      at({ kind: 'workspace' as const, code: 'mycompany' }, share('volume', '(default)', 'a')),
+    ],
+    ['c:share=x/y', at({ kind: 'workspace' as const, code: 'c' }, share('share', 'x', 'y'))],
     ['lisa@example.com:/Users/lisa/x.mov', at(LISA, { kind: 'local', path: '/Users/lisa/x.mov' })],
     ['lisa@example.com@ws12:C:\\x\\y.mov', at({ ...LISA, hostname: 'ws12' }, { kind: 'local', path: 'C:\\x\\y.mov' })],
     ['lisa@example.com:~/in/', at(LISA, { kind: 'home', path: 'in' }, true)],
     [
       `client=${CLIENT_ID}:D:/renders/`,
-      at({ kind: 'client', id: CLIENT_ID }, { kind: 'local', path: 'D:/renders' }, true),
+      at({ kind: 'client' as const, id: CLIENT_ID }, { kind: 'local', path: 'D:/renders' }, true),
     ],
-    ['site=cloud:share=proj/in/', at({ kind: 'site', code: 'cloud' }, share('share', 'proj', 'in'), true)],
-    ['site=cloud:null', at({ kind: 'site', code: 'cloud' }, { kind: 'null' })],
+    ['site=cloud:share=proj/in/', at({ kind: 'site' as const, code: 'cloud' }, share('share', 'proj', 'in'), true)],
+    ['site=cloud:null', at({ kind: 'site' as const, code: 'cloud' }, { kind: 'null' })],
   ];
 
   it.each(accepted)('%s', (text, expected) => {
@@ -81,7 +84,10 @@ describe('parseEndpoint reads every form of the accsyn docs', () => {
   });
 
   it('keeps brackets without a frame pattern as part of the name', () => {
-    expect(parseEndpoint('take[1-2].mov', 'source').location).toStrictEqual({ kind: 'default', path: 'take[1-2].mov' });
+    expect(parseEndpoint('take[1-2].mov', 'source').location).toStrictEqual({
+      kind: 'default' as const,
+      path: 'take[1-2].mov',
+    });
   });
 });
 
@@ -161,13 +167,13 @@ describe('printEndpoint', () => {
     .map(([local, domain]) => `${local}@${domain}`);
   const party: fc.Arbitrary<Party> = fc.oneof(
     fc.constant(HQ),
-    code.map((c) => ({ kind: 'workspace', code: c })),
-    email.map((e) => ({ kind: 'user', email: e })),
+    code.map((c) => ({ kind: 'workspace' as const, code: c })),
+    email.map((e) => ({ kind: 'user' as const, email: e })),
     fc
       .tuple(email, fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,6}$/))
-      .map(([e, hostname]) => ({ kind: 'user', email: e, hostname })),
-    fc.stringMatching(/^[a-z0-9]{24}$/).map((id) => ({ kind: 'client', id })),
-    code.map((c) => ({ kind: 'site', code: c })),
+      .map(([e, hostname]) => ({ kind: 'user' as const, email: e, hostname })),
+    fc.stringMatching(/^[a-z0-9]{24}$/).map((id) => ({ kind: 'client' as const, id })),
+    code.map((c) => ({ kind: 'site' as const, code: c })),
   );
   // Characters that make a relative path look like a party, a prefix or home: the printer must guard them.
   const segment = fc.oneof(
@@ -193,9 +199,9 @@ describe('printEndpoint', () => {
     .map(([root, names]) => root + names.join(root.includes('\\') ? '\\' : '/'));
   const location: fc.Arbitrary<Location> = fc.oneof(
     fc.tuple(sharePath, path).map(([[shareType, s], p]) => share(shareType, s, p)),
-    path.map((p) => ({ kind: 'default', path: p })),
-    path.map((p) => ({ kind: 'home', path: p })),
-    local.map((p) => ({ kind: 'local', path: p })),
+    path.map((p) => ({ kind: 'default' as const, path: p })),
+    path.map((p) => ({ kind: 'home' as const, path: p })),
+    local.map((p) => ({ kind: 'local' as const, path: p })),
     fc.constant({ kind: 'null' }),
   );
   const frames = fc

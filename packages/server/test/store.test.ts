@@ -141,7 +141,7 @@ describe('values', () => {
     const row = await store.db
       .selectFrom('jobs' as never)
       .selectAll()
-      .where('id' as never, '=', id)
+      .where('id' as never, '=', id as never)
       .executeTakeFirst();
     expect(row).toMatchObject({ size: 5_000_000_000_000, progress: 33.333333333, speed: 1234.5678, created: at });
   });
