@@ -37,6 +37,9 @@ function endsWord(text: string, i: number): boolean {
 }
 
 export function tokenize(text: string): Token[] {
+  // No database keeps U+0000 in text (PostgreSQL refuses it outright), so no value can hold it: refused alike.
+  const nul = text.indexOf('\u0000');
+  if (nul !== -1) throw new QueryError('the character U+0000 (NUL) is not allowed in a query', nul);
   const tokens: Token[] = [];
   let i = 0;
   while (i < text.length) {

@@ -36,6 +36,8 @@ export interface Dialect {
   orderText(folded: string): string;
   boolean(value: boolean): unknown;
   date(value: Date): unknown;
+  /** What follows a number's placeholder: PostgreSQL would take a fraction for a whole-number column's type. */
+  readonly numberCast: string;
 }
 
 /**
@@ -55,8 +57,18 @@ export const sqlite: Dialect = {
   },
   orderText: (folded) => folded,
   boolean: (value) => (value ? 1 : 0),
-  date: (value) => value.toISOString(),
+  date: isoText,
+  numberCast: '',
 };
+
+/**
+ * An instant as ISO 8601 text in UTC (`toISOString`), which sorts as the instants do. The end of the year 9999's
+ * span is in the year 10000, which `toISOString` writes as `+010000-...`, sorting before every other date: that bound
+ * is written as text that sorts after every date a column holds.
+ */
+function isoText(value: Date): string {
+  return value.getUTCFullYear() > 9999 ? '9999-12-31T23:59:59.999Z~' : value.toISOString();
+}
 
 /**
  * PostgreSQL: ICU's root lowercase mapping is JavaScript's, whatever the database's own collation; regular
@@ -75,6 +87,7 @@ export const postgres: Dialect = {
   orderText: (folded) => `${folded} COLLATE "C"`,
   boolean: (value) => value,
   date: (value) => value,
+  numberCast: '::numeric',
 };
 
 /** Builds a SqlFragment piece by piece. */
@@ -183,14 +196,18 @@ function positive(sql: Writer, test: Test, on: Operand): void {
       return;
     case 'equals': {
       const text = typeof test.values[0] === 'string';
+      const cast = typeof test.values[0] === 'number' ? dialect.numberCast : '';
       const values = test.values.map((v) => (typeof v === 'boolean' ? dialect.boolean(v) : v));
       sql.text(text ? folded : column);
       if (values.length === 1) {
-        sql.text(' = ').value(values[0]);
+        sql.text(' = ').value(values[0]).text(cast);
       } else {
         sql.text(' IN (');
         values.forEach((value, i) => {
-          sql.text(i ? ', ' : '').value(value);
+          sql
+            .text(i ? ', ' : '')
+            .value(value)
+            .text(cast);
         });
         sql.text(')');
       }
@@ -219,7 +236,7 @@ function positive(sql: Writer, test: Test, on: Operand): void {
       return;
     case 'order':
       if (typeof test.value === 'string') sql.text(`${dialect.orderText(folded)} ${test.operator} `).value(test.value);
-      else sql.text(`${column} ${test.operator} `).value(test.value);
+      else sql.text(`${column} ${test.operator} `).value(test.value).text(dialect.numberCast);
       return;
     case 'span': {
       const { start, end } = test.span;

@@ -159,11 +159,19 @@ describe('SQL text', () => {
   it('numbers PostgreSQL placeholders from the index given', () => {
     const fragment = compileWhere('code = a and size > 1', schema, postgres);
     expect(render(fragment, postgres, 3)).toEqual({
-      sql: '(lower("code" COLLATE "und-x-icu") = $3 AND "size" > $4)',
+      sql: '(lower("code" COLLATE "und-x-icu") = $3 AND "size" > $4::numeric)',
       parameters: ['a', 1],
     });
     expect(render(compileWhere('code = a and size > 1', schema, sqlite), sqlite).sql).toBe(
       '(accsyn_fold("code") = ? AND "size" > ?)',
+    );
+  });
+
+  it('bounds the end of the year 9999 by text that sorts after every date', () => {
+    const later = compileWhere('created > 9999', schema, sqlite);
+    expect(later.values).toEqual(['9999-12-31T23:59:59.999Z~']);
+    expect(['9999-12-31T23:59:59.999Z', '2026-11-27T00:00:00.000Z'].every((d) => d < (later.values[0] as string))).toBe(
+      true,
     );
   });
 

@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POSTGRES_URL } from './support/database.js';
 import type { Reply } from './support/raw.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { addUser, RawSession } from './support/session.js';
@@ -71,15 +73,20 @@ const USERS: Readonly<Record<string, Entity>> = {
   gone: { code: 'gone@example.com', name: 'Gone' },
 };
 
-/** What a find answers, by a key that is the same on both servers; keys of this test's entities become labels. */
+/** What a find answers, by a key that is the same on both servers (an ACL has no code: who and where). */
 function keyOf(entity: Entity): string {
-  return String(entity.code ?? `${entity.entity_hr} ${entity.target_hr}`);
+  return String(entity.code ?? `${entity.entity_hr}>${entity.target_hr}`);
 }
+
+/** The keys of this test's entities by the labels its cases use. */
 
 const LABELS = new Map<string, string>([
   ...Object.entries(TRANSFERS).map(([label, spec]) => [spec.name, label] as const),
   ...Object.entries(USERS).map(([label, spec]) => [String(spec.code), label] as const),
   [ASA, 'asa'],
+  [`${ASA}>delivrables`, 'grant:asa'],
+  ['emile@example.fr>default', 'grant:emile'],
+  ['strasse@example.de>default', 'grant:strasse'],
 ]);
 
 const sides: Side[] = [];
@@ -157,7 +164,8 @@ async function createTransfer(side: Side, label: string, spec: TransferSpec): Pr
 /** Statuses set through edit (done and aborted set `finished`), a priority, metadata, and a deletion. */
 async function edit(side: Side): Promise<void> {
   const { admin, ids } = side;
-  const change = (label: string, data: Entity) => admin.result(admin.update('transfer', ids.get(label) as string, data));
+  const change = (label: string, data: Entity) =>
+    admin.result(admin.update('transfer', ids.get(label) as string, data));
   await change('backup', { status: 'done' });
   await change('take', { status: 'paused' });
   await change('sale', { status: 'aborted' });
@@ -174,7 +182,9 @@ async function edit(side: Side): Promise<void> {
  * A date boundary falls on a whole second at least, so it never splits a step.
  */
 async function withinOneSecond(step: (side: Side) => Promise<void>): Promise<number> {
-  await new Promise((resolve) => setTimeout(resolve, 1001 - (Date.now() % 1000)));
+  // A timer may fire late on a busy machine: wait again unless the second has only just begun.
+  do await new Promise((resolve) => setTimeout(resolve, 1001 - (Date.now() % 1000)));
+  while (Date.now() % 1000 > 200);
   const start = Date.now();
   for (const side of sides) await step(side);
   const end = Date.now();
@@ -218,29 +228,40 @@ async function ask(side: Side, query: string): Promise<Answer> {
 
 const show = (answer: Answer) => ('found' in answer ? `[${answer.found}]` : JSON.stringify(answer.refused));
 
+/** The query's answer from both servers, or how they differ. */
+async function askBoth(query: string): Promise<{ same: Answer } | { differ: string }> {
+  const answers: Answer[] = [];
+  for (const side of sides) answers.push(await ask(side, query));
+  const shown = answers.map(show);
+  if (shown.every((answer) => answer === shown[0])) return { same: answers[0] as Answer };
+  return { differ: sides.map((side, i) => `\n  ${`${side.name}:`.padEnd(12)}${shown[i]}`).join('') };
+}
+
 /** Asks every case of both servers; lists each disagreement, and each answer other than the case says. */
 async function check(cases: readonly Case[]): Promise<void> {
   const problems: string[] = [];
   for (const [query, finds] of cases) {
-    const [sqlite, postgres] = [await ask(sides[0] as Side, query), await ask(sides[1] as Side, query)];
-    if (show(sqlite) !== show(postgres)) {
-      problems.push(`${query}\n  SQLite:     ${show(sqlite)}\n  PostgreSQL: ${show(postgres)}`);
-    } else if (finds !== undefined && show(sqlite) !== `[${finds.split(' ').filter(Boolean).sort().join(' ')}]`) {
-      problems.push(`${query}\n  both:     ${show(sqlite)}\n  expected: [${finds}]`);
+    const answer = await askBoth(query);
+    if ('differ' in answer) problems.push(`${query}${answer.differ}`);
+    else if (finds !== undefined && show(answer.same) !== `[${finds.split(' ').filter(Boolean).sort().join(' ')}]`) {
+      problems.push(`${query}\n  both:       ${show(answer.same)}\n  expected:   [${finds}]`);
     }
   }
   expect(problems.join('\n')).toBe('');
 }
 
-/** Asks cases that both servers must refuse with the same status, message and position. */
+/** Asks queries that both servers must refuse alike: a 400 with the same message and position. */
 async function checkRefused(queries: readonly string[]): Promise<void> {
   const problems: string[] = [];
   for (const query of queries) {
-    const [sqlite, postgres] = [await ask(sides[0] as Side, query), await ask(sides[1] as Side, query)];
-    if (show(sqlite) !== show(postgres)) {
-      problems.push(`${query}\n  SQLite:     ${show(sqlite)}\n  PostgreSQL: ${show(postgres)}`);
-    } else if (!('refused' in sqlite) || sqlite.refused.status !== 400 || typeof sqlite.refused.position !== 'number') {
-      problems.push(`${query}\n  both: ${show(sqlite)}, not a 400 with a position`);
+    const answer = await askBoth(query);
+    if ('differ' in answer) problems.push(`${query}${answer.differ}`);
+    else if (
+      !('refused' in answer.same) ||
+      answer.same.refused.status !== 400 ||
+      !('position' in answer.same.refused)
+    ) {
+      problems.push(`${query}\n  both:       ${show(answer.same)}, not a 400 with a position`);
     }
   }
   expect(problems.join('\n')).toBe('');
@@ -255,11 +276,11 @@ const allBut = (...labels: string[]) =>
 /** `ms` written to `length` characters of ISO 8601 in UTC: 4 for the year, 10 the day, 19 the second. */
 const at = (ms: number, length: number) => new Date(ms).toISOString().slice(0, length);
 
-/** `ms` as the local time of a zone `minutes` east of UTC, with that zone written as +HH:MM. */
-function zoned(ms: number, minutes: number): string {
-  const sign = minutes < 0 ? '-' : '+';
-  const zone = `${String(Math.floor(Math.abs(minutes) / 60)).padStart(2, '0')}:${String(Math.abs(minutes) % 60).padStart(2, '0')}`;
-  return `${at(ms + minutes * 60_000, 19)}${sign}${zone}`;
+/** `ms` as the local time of a zone `minutes` east of UTC, with that zone written as +HH:MM or +HHMM. */
+function zoned(ms: number, minutes: number, colon = ':'): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const zone = `${minutes < 0 ? '-' : '+'}${two(Math.floor(Math.abs(minutes) / 60))}${colon}${two(Math.abs(minutes) % 60)}`;
+  return `${at(ms + minutes * 60_000, 19)}${zone}`;
 }
 
 /** The transfers made in a second for which `inSpan` holds. */
@@ -304,12 +325,9 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE description = ÜNÏCØDÉ', 'music'],
       ['Transfer WHERE description = "C:\\media\\take 1"', 'spaces'],
       ['Transfer WHERE description = "c:\\\\MEDIA\\\\TAKE 1"', 'spaces'],
-      ['Transfer WHERE description = "ɤ horn"', 'horn'],
-      ['Transfer WHERE description contains "ɤ"', 'horn'],
-      ['Transfer WHERE description contains HORN', 'horn'],
       ['Transfer WHERE description contains "ΚΑΙ"', ''],
       ['Transfer WHERE description contains "LINE ONE\nLINE"', 'greek'],
-      ['Transfer WHERE description not contains e', 'sale star horn quoted'],
+      ['Transfer WHERE description not contains e', 'backup sale quoted star horn music'],
     ]);
   });
 
@@ -332,18 +350,18 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE name = "a*b"', 'star'],
       ['Transfer WHERE name = "*\\**"', 'star'],
       ['Transfer WHERE name = "σ*ς"', 'greek'],
-      ['Transfer WHERE name = "Σ*Σ"', 'greek'],
+      // The last Σ of the value follows no letter, so it lowercases to σ, not to the final ς.
+      ['Transfer WHERE name = "Σ*Σ"', ''],
       ['Transfer WHERE name = "*𝄞*"', 'music'],
       ['Transfer WHERE name = "ä*"', 'zip'],
       ['Transfer WHERE description = "*\\\\take*"', 'spaces'],
       ['Transfer WHERE description = "*Σ*"', 'sale'],
       ['Transfer WHERE description = "i̇*"', 'star'],
-      ['Transfer WHERE description = "*ɤ*"', 'horn'],
       ['Transfer WHERE name contains "*"', 'star'],
       ['Transfer WHERE name contains "%"', 'sale'],
       ['Transfer WHERE name contains "_"', 'take'],
       ['Transfer WHERE name contains "\'"', 'quoted'],
-      ['Transfer WHERE name contains \'"\'', 'quoted'],
+      ["Transfer WHERE name contains '\"'", 'quoted'],
       ['Transfer WHERE name not contains " "', 'star greek digits'],
       ['Transfer WHERE name contains ""', ALL],
     ]);
@@ -377,14 +395,12 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE priority NOT IN (500)', 'backup quoted zip greek'],
       ['Transfer WHERE priority > -1', ALL],
       ['Transfer WHERE priority = -0', 'zip'],
-      ['Transfer WHERE priority < 99.5', 'zip'],
-      ['Transfer WHERE priority = 0.5', ''],
-      ['Transfer WHERE priority IN (100, 100.5)', 'backup'],
       ['Transfer WHERE progress = 0', ALL],
       ['Transfer WHERE speed < 0', ALL],
       ['Transfer WHERE size = null', ALL],
       ['Transfer WHERE size > 1e9', ''],
-      ['Transfer WHERE size <= 1e30', ''],
+      ['Transfer WHERE speed > -1.0000001', ALL],
+      ['Transfer WHERE progress < 1e-50', ALL],
       ['Transfer WHERE name < b', 'sale star digits'],
       ['Transfer WHERE name > z', 'zip greek horn'],
       ['Transfer WHERE name >= "ɤ"', 'greek horn'],
@@ -416,10 +432,7 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       [`Transfer WHERE created >= "${at(second, 19).replace('T', ' ')}"`, madeWhen((s) => s >= second)],
       [`Transfer WHERE created < ${zoned(second, 120)}`, madeWhen((s) => s < second)],
       [`Transfer WHERE created >= ${zoned(second, -330)}`, madeWhen((s) => s >= second)],
-      [
-        `Transfer WHERE created = ${zoned(first, 60).replace(':00', '').replace(/:(\d\d)$/, '$1')}`,
-        madeWhen((s) => s === first),
-      ],
+      [`Transfer WHERE created = ${zoned(first, 60, '')}`, madeWhen((s) => s === first)],
       [`Transfer WHERE created = ${at(first, 16)}`, madeWhen((s) => at(s, 16) === at(first, 16))],
       [`Transfer WHERE created > ${at(first, 16)}`, madeWhen((s) => at(s, 16) > at(first, 16))],
       [`Transfer WHERE created >= ${at(second, 16)}`, madeWhen((s) => at(s, 16) >= at(second, 16))],
@@ -430,7 +443,6 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       [`Transfer WHERE created >= ${at(first, 7)}`, ALL],
       [`Transfer WHERE created = ${at(first, 4)}`, madeWhen((s) => at(s, 4) === at(first, 4))],
       ['Transfer WHERE created < 2000', ''],
-      ['Transfer WHERE created > 9999', ''],
       [`Transfer WHERE modified >= ${at(edits, 19)}`, 'backup take sale quoted zip greek music spaces'],
       [`Transfer WHERE modified < ${at(edits, 19)}`, 'star horn digits'],
       [`Transfer WHERE modified = ${at(second, 19)}`, 'star horn digits'],
@@ -450,8 +462,8 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE description != null', allBut('quoted')],
       ['Transfer WHERE description != nightly', allBut('backup')],
       ['Transfer WHERE NOT description = nightly', allBut('backup')],
-      ['Transfer WHERE description < n', 'take spaces'],
-      ['Transfer WHERE NOT description < n', allBut('take', 'spaces')],
+      ['Transfer WHERE description < n', 'star greek spaces'],
+      ['Transfer WHERE NOT description < n', allBut('star', 'greek', 'spaces')],
       ['Transfer WHERE description NOT MATCHES "a"', 'backup sale quoted greek horn music'],
       ['Transfer WHERE NOT (description CONTAINS a OR description = null)', 'backup sale greek horn music'],
       ['Transfer WHERE status != done', allBut('backup', 'zip')],
@@ -479,16 +491,18 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE name MATCHES "ς$"', 'greek'],
       ['Transfer WHERE name MATCHES "σ$"', ''],
       ['Transfer WHERE name MATCHES "^Σ.Σ"', 'greek'],
-      ['Transfer WHERE name MATCHES "[α-ω]{7}"', 'greek'],
+      ['Transfer WHERE name MATCHES "^[α-ωί]{7}$"', 'greek'],
+      // A range folds member by member: Ί (U+038A) stands for ί, but no capital stands for the final ς.
       ['Transfer WHERE name MATCHES "^[Α-Ω]+$"', ''],
-      ['Transfer WHERE name MATCHES "^[Α-Ως]+$"', 'greek'],
+      ['Transfer WHERE name MATCHES "^[Α-ΩΊ]+$"', ''],
+      ['Transfer WHERE name MATCHES "^[Α-ΩΊς]+$"', 'greek'],
       ['Transfer WHERE name MATCHES "^[À-Ö]"', 'zip'],
       ['Transfer WHERE name MATCHES "𝄞"', 'music'],
       ['Transfer WHERE name MATCHES "^clef .\\s✓$"', 'music'],
       ['Transfer WHERE name MATCHES "\\x{1D11E}|\\x{264}"', 'music horn'],
       ['Transfer WHERE name MATCHES "^.{2,3}$"', 'star digits'],
       ['Transfer WHERE name MATCHES "(?:ab|a\\*b)"', 'star'],
-      ['Transfer WHERE name MATCHES "a\\*?b"', 'star backup'],
+      ['Transfer WHERE name MATCHES "a\\*?b"', 'star'],
       ['Transfer WHERE name MATCHES "^(?P<n>\\d)\\d*%"', 'sale'],
       ['Transfer WHERE name MATCHES "[_%\'\\"]"', 'take sale quoted'],
       ['Transfer WHERE name NOT MATCHES "[aeiou]"', 'greek digits'],
@@ -504,10 +518,8 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE description MATCHES "two$"', 'greek'],
       ['Transfer WHERE description MATCHES "\\\\\\\\media\\\\\\\\"', 'spaces'],
       ['Transfer WHERE description MATCHES "[[:punct:]]"', 'spaces'],
-      ['Transfer WHERE description MATCHES "^[[:^ascii:]]"', 'take sale horn music digits'],
+      ['Transfer WHERE description MATCHES "^[^[:ascii:]]"', 'take sale horn music digits'],
       ['Transfer WHERE description MATCHES "ß|ẞ"', 'zip'],
-      ['Transfer WHERE description MATCHES "^ɤ"', 'horn'],
-      ['Transfer WHERE description MATCHES "^Ɤ"', 'horn'],
     ]);
   });
 
@@ -518,9 +530,15 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE status = paused OR status = aborted AND NOT name = "two*"', 'take sale'],
       ['Transfer WHERE NOT (status = waiting OR description = null)', 'backup take sale zip spaces'],
       ['Transfer WHERE NOT NOT status = done', 'backup zip'],
-      ['Transfer WHERE ((priority < 500 OR priority > 500) AND NOT (finished != null)) OR name = 007', 'quoted greek digits'],
+      [
+        'Transfer WHERE ((priority < 500 OR priority > 500) AND NOT (finished != null)) OR name = 007',
+        'quoted greek digits',
+      ],
       ['transfer where STATUS = Waiting and Priority = 500 and name matches "^[a-z]"', 'star music'],
-      ['Transfer WHERE NOT (name CONTAINS a AND name CONTAINS e) AND status IN (waiting, paused)', 'quoted star greek horn music digits'],
+      [
+        'Transfer WHERE NOT (name CONTAINS a AND name CONTAINS e) AND status IN (waiting, paused)',
+        'quoted star greek horn music digits',
+      ],
     ]);
   });
 
@@ -560,6 +578,67 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
   });
 });
 
+/** Each of these found a difference between the databases, or the same wrong answer on both. */
+describe('edge cases on SQLite and PostgreSQL', () => {
+  it('folds name and code as JavaScript does, letters new in Unicode 16 too', async () => {
+    // The server folds them itself (name_folded, code_folded), on either database.
+    await check([
+      ['Transfer WHERE name = "ɤ HORN"', 'horn'],
+      ['User WHERE code = HORN@EXAMPLE.COM', 'horn'],
+    ]);
+  });
+
+  it("folds other text as the database's ICU does, which PostgreSQL's may not know a letter new in Unicode 16", async () => {
+    // docs/server.md says so: description, e-mail, paths and the like fold in the database; where PostgreSQL's ICU
+    // is older than Node's, the letters it does not know keep their case there.
+    const cases: Case[] = [
+      ['Transfer WHERE description contains HORN', 'horn'],
+      ['Transfer WHERE description = "ɤ horn"', 'horn'],
+      ['Transfer WHERE description = "Ɤ HORN"', 'horn'],
+      ['Transfer WHERE description contains "ɤ"', 'horn'],
+      ['Transfer WHERE description = "*ɤ*"', 'horn'],
+      ['Transfer WHERE description MATCHES "^ɤ"', 'horn'],
+      ['Transfer WHERE description MATCHES "^Ɤ"', 'horn'],
+      ['User WHERE description = "ɤ horn"', 'horn'],
+    ];
+    if (await postgresKnowsRamsHorn()) {
+      await check(cases);
+      return;
+    }
+    const [ascii, ...newLetter] = cases;
+    await check([ascii as Case]);
+    for (const [query] of newLetter) expect(await askBoth(query), query).toHaveProperty('differ');
+  });
+
+  it('compares whole-number attributes with fractions and with numbers beyond 64 bits', async () => {
+    await check([
+      ['Transfer WHERE priority < 99.5', 'zip'],
+      ['Transfer WHERE priority = 0.5', ''],
+      ['Transfer WHERE priority IN (100, 100.5)', 'backup'],
+      ['Transfer WHERE priority > 1e-7', allBut('zip')],
+      ['Transfer WHERE priority < 1e19', ALL],
+      ['Transfer WHERE size <= 1e30', ''],
+    ]);
+  });
+
+  it('answers alike for a value holding U+0000, which PostgreSQL text cannot hold', async () => {
+    await check([
+      ['Transfer WHERE name = "a\u0000b"'],
+      ['Transfer WHERE description CONTAINS "\u0000"'],
+      ['Transfer WHERE name MATCHES "\\x00"', ''],
+    ]);
+  });
+
+  it('reads a date past the year 9999 as later than every date', async () => {
+    // The span of 9999 ends at +010000-01-01T00:00:00.000Z, which sorts before every 4-digit year as text.
+    await check([
+      ['Transfer WHERE created > 9999', ''],
+      ['Transfer WHERE created > 9999-12-31T23:59', ''],
+      ['Transfer WHERE created <= 9999', ALL],
+    ]);
+  });
+});
+
 describe('other types on SQLite and PostgreSQL', () => {
   const PEOPLE = 'admin@acme.test asa emile sisyfos ilker strasse jorg tom horn gone';
 
@@ -576,7 +655,7 @@ describe('other types on SQLite and PostgreSQL', () => {
       ['User WHERE code = "tom_100*"', 'tom'],
       ['User WHERE code = "tom%"', ''],
       ['User WHERE code = "*%@*"', 'tom'],
-      ['User WHERE code = "*@example.*"', 'emile sisyfos ilker strasse tom horn gone'],
+      ['User WHERE code = "*@example.*"', 'asa emile sisyfos ilker strasse tom horn gone'],
       ['User WHERE name = "åsa öberg"', 'asa'],
       ['User WHERE name = émile', 'emile'],
       ['User WHERE name = σίσυφος', 'sisyfos'],
@@ -589,13 +668,12 @@ describe('other types on SQLite and PostgreSQL', () => {
       ['User WHERE description = "σίσυφοσ και σοφία"', ''],
       ['User WHERE description = i̇stanbul', 'ilker'],
       ['User WHERE description = "straße 5"', 'strasse'],
-      ['User WHERE description = "ɤ horn"', 'horn'],
       ['User WHERE description = null', 'admin@acme.test jorg tom gone'],
       ['User WHERE name < b', 'admin@acme.test'],
       ['User WHERE name > z', 'asa emile sisyfos horn'],
       ['User WHERE name > "ö"', 'sisyfos horn'],
       ['User WHERE name MATCHES "^[À-Ö]"', 'asa emile'],
-      ['User WHERE name MATCHES "[[:alpha:]]+ [[:alpha:]]+"', 'ilker'],
+      ['User WHERE name MATCHES "[[:alpha:]]+ [[:alpha:]]+"', 'ilker jorg'],
       ['User WHERE name MATCHES "ς$"', 'sisyfos'],
       ['User WHERE code MATCHES "\\.(se|gr)$"', 'asa sisyfos'],
       ['User WHERE code MATCHES "^İ"', 'ilker'],
@@ -610,8 +688,8 @@ describe('other types on SQLite and PostgreSQL', () => {
       ['User WHERE inactive IN (false)', PEOPLE.replace(' gone', '')],
       ['User WHERE status = disabled', 'tom'],
       ['User WHERE role = employee', 'asa emile'],
-      ['User WHERE role IN (admin, STANDARD)', 'admin@acme.test tom'],
-      ['User WHERE role NOT IN (standard) AND status != disabled', PEOPLE.replace(' tom', '')],
+      ['User WHERE role IN (admin, STANDARD)', 'admin@acme.test sisyfos ilker strasse jorg tom horn gone'],
+      ['User WHERE role NOT IN (standard) AND status != disabled', 'admin@acme.test asa emile'],
       ['User WHERE queue = null', PEOPLE],
       [`User WHERE created < ${at(first, 19)}`, PEOPLE],
       ['Site WHERE main = true', 'hq'],
@@ -625,14 +703,15 @@ describe('other types on SQLite and PostgreSQL', () => {
       ['Folder WHERE path MATCHES "^dé"', 'delivrables'],
       ['Folder WHERE inactive = false AND parent = default', 'delivrables'],
       ['Queue WHERE name = "night*"', 'night-renders'],
-      ['Queue WHERE priority < 100', 'night-renders'],
-      ['Queue WHERE priority >= 500'],
-      ['Queue WHERE default = true'],
-      ['Acl WHERE read = true'],
-      ['Acl WHERE read = true AND write = false'],
-      ['Acl WHERE write = true'],
-      ['Acl WHERE entity = user:#asa'],
-      ['Acl WHERE target = share:#folder'],
+      ['Queue WHERE priority < 100', 'low night-renders'],
+      ['Queue WHERE priority >= 500', 'high medium'],
+      ['Queue WHERE default = true', 'medium'],
+      ['Acl WHERE read = true', 'grant:asa grant:emile'],
+      ['Acl WHERE read = true AND write = false', 'grant:asa'],
+      ['Acl WHERE write = true', 'grant:emile grant:strasse'],
+      ['Acl WHERE entity = user:#asa', 'grant:asa'],
+      ['Acl WHERE target = share:#folder', 'grant:asa'],
+      ['Acl WHERE read != true OR entity = user:#emile', 'grant:emile grant:strasse'],
     ]);
   });
 
@@ -650,6 +729,7 @@ describe('other types on SQLite and PostgreSQL', () => {
       'Transfer WHERE name MATCHES "(?i)x"',
       'Transfer WHERE name MATCHES "\\p{Greek}"',
       'Transfer WHERE name MATCHES "(a"',
+      'Transfer WHERE description MATCHES "^[[:^ascii:]]"',
       'Transfer WHERE name MATCHES "((a?){30}){30}"',
       'Transfer WHERE status==done',
       'Transfer WHERE status=done AND',
@@ -662,3 +742,15 @@ describe('other types on SQLite and PostgreSQL', () => {
     ]);
   });
 });
+
+/** Whether PostgreSQL's ICU lowercases U+A7CB (Unicode 16) to U+0264, as Node's does. */
+async function postgresKnowsRamsHorn(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`SELECT lower(U&'\\A7CB' COLLATE "und-x-icu") = U&'\\0264' AS knows`);
+    return rows[0]?.knows === true;
+  } finally {
+    await client.end();
+  }
+}

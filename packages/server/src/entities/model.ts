@@ -141,11 +141,15 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
       return JSON.stringify(value);
     case 'date': {
       const date = typeof value === 'string' ? new Date(value.endsWith('Z') ? value : `${value}Z`) : undefined;
-      if (!date || Number.isNaN(date.getTime())) throw wrong('a date (YYYY-MM-DDTHH:MM:SS)');
+      // Years of four digits only: beyond, ISO text would no longer sort as the dates do.
+      const year = date?.getUTCFullYear() ?? Number.NaN;
+      if (!date || !(year >= 0 && year <= 9999)) throw wrong('a date (YYYY-MM-DDTHH:MM:SS) from year 0 to 9999');
       return date.toISOString();
     }
     default:
       if (typeof value !== 'string') throw wrong('text');
+      // PostgreSQL keeps no U+0000 in text; SQLite would, and the two must agree.
+      if (value.includes('\u0000')) throw wrong('text without the character U+0000 (NUL)');
       if (attribute.values && !attribute.values.includes(value.toLowerCase())) {
         throw wrong(`one of ${attribute.values.join(', ')}`);
       }
