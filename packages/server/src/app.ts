@@ -25,7 +25,7 @@ import { dispatch } from './events.js';
 import { HttpError, notFound } from './http/errors.js';
 import { ClientGone, Limits } from './limits/limits.js';
 import type { LimitStore } from './limits/store.js';
-import { databaseUnavailable } from './store/postgres.js';
+import { databaseRefusedValue, databaseUnavailable } from './store/postgres.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -192,6 +192,11 @@ function answerError(error: unknown, request: FastifyRequest, reply: FastifyRepl
     // Fastify's own refusals: a body over the limit, a malformed request line.
     const message = status === 413 ? 'The request body is too large.' : (error as Error).message;
     reply.code(status).send({ message });
+    return;
+  }
+  if (databaseRefusedValue(error)) {
+    // A value that PostgreSQL cannot take (SQLSTATE class 22): the request's fault, and nothing was written.
+    reply.code(400).send({ message: `A value does not fit the database: ${(error as Error).message}.` });
     return;
   }
   if (databaseUnavailable(error)) {

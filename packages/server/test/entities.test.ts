@@ -82,6 +82,19 @@ describe('users', () => {
     expect(unknown.json.message).toBe("user has no attribute 'rol'; did you mean role?");
     const users = await admin.result<Entity[]>(admin.find('User WHERE code=x@y.com'));
     expect(users).toEqual([]);
+    // Alike on SQLite and PostgreSQL: what one database takes and the other cannot.
+    const long = await admin.create('transfer', {
+      source: 'x.mov',
+      destination: 'tom@example.com:/in/',
+      name: 'n'.repeat(501),
+    });
+    expect([long.status, long.json.message]).toEqual([
+      400,
+      'transfer.name must be at most 500 characters long, not a text of 501 characters.',
+    ]);
+    const nul = await admin.create('user', { code: 'nul@example.com', name: 'a\u0000b' });
+    expect(nul.status).toBe(400);
+    expect(nul.json.message).toMatch(/^user\.name must be text without the character U\+0000 \(NUL\)/);
   });
 });
 

@@ -35,6 +35,7 @@ export const ARCHIVABLE: ReadonlySet<Family> = new Set(['user', 'job', 'share', 
 export const SUBTYPE_COLUMN: Partial<Record<Family, string>> = { job: 'type', share: 'type', client: 'type' };
 
 const FOLDED = new Set(['code', 'name']);
+const MAX_INDEXED = 500;
 
 /**
  * Attributes whose stored text is lowercase already (ids, references, parties, statuses, roles): a query compares
@@ -150,6 +151,8 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
       if (typeof value !== 'string') throw wrong('text');
       // PostgreSQL keeps no U+0000 in text; SQLite would, and the two must agree.
       if (value.includes('\u0000')) throw wrong('text without the character U+0000 (NUL)');
+      // Codes and names are indexed, and an index entry has a size limit (PostgreSQL's is about 2.7 KB).
+      if (FOLDED.has(name) && value.length > MAX_INDEXED) throw wrong(`at most ${MAX_INDEXED} characters long`);
       if (attribute.values && !attribute.values.includes(value.toLowerCase())) {
         throw wrong(`one of ${attribute.values.join(', ')}`);
       }

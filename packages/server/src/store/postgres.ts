@@ -115,6 +115,15 @@ async function migrateLocked(pool: pg.Pool, db: Kysely<Tables>, schema: string):
 }
 
 /**
+ * Whether PostgreSQL refused a value of the request: SQLSTATE class 22 ("data exception") or 54000 (a value past a
+ * limit, such as an index entry's size).
+ */
+export function databaseRefusedValue(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return error instanceof Error && typeof code === 'string' && /^22[0-9A-Z]{3}$|^54000$/.test(code);
+}
+
+/**
  * Whether an error means the database is unreachable or restarting, rather than a fault of the request: the
  * server answers 503 to such a request, and the pool connects again by itself.
  */
