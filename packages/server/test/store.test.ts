@@ -10,6 +10,7 @@ import { readConfig } from '../src/config.js';
 import { queryDialect } from '../src/entities/find.js';
 import { querySchema, typeNamed } from '../src/entities/model.js';
 import { openStore } from '../src/store/open.js';
+import { databaseUnavailable, postgresSettings } from '../src/store/postgres.js';
 import type { Store } from '../src/store/store.js';
 import { onPostgres, testDatabase } from './support/database.js';
 import { startTestServer, type TestServer } from './support/server.js';
@@ -148,6 +149,33 @@ describe('values', () => {
 });
 
 describe.runIf(onPostgres)('on PostgreSQL', () => {
+  it('cancels a statement past the timeout the URL sets, as an outage the server answers 503', async () => {
+    const slow = await openStore(`${test.database}&statement_timeout=100`);
+    try {
+      const error = await sql`SELECT pg_sleep(2)`.execute(slow.db).then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      expect(error).toMatchObject({ code: '57014' });
+      expect(databaseUnavailable(error)).toBe(true);
+      // The pool goes on with the next statement.
+      expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(slow.db)).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('refuses settings of ours in the URL that make no sense, naming them', () => {
+    expect(() => postgresSettings('postgres://h/db?schema=Bad-Name')).toThrow(/The schema 'Bad-Name' must be/);
+    expect(() => postgresSettings('postgres://h/db?pool=1')).toThrow(/pool must be a whole number of at least 2/);
+    expect(postgresSettings('postgres://u:secret@h:5433/db?schema=acc&pool=4&sslmode=require')).toEqual({
+      schema: 'acc',
+      pool: 4,
+      statementTimeout: 15_000,
+      connectionString: 'postgres://u:secret@h:5433/db?sslmode=require',
+    });
+  });
+
   it('finds by an indexed attribute through its index', async () => {
     const workspace = await workspaceOf(store, undefined);
     await sql`INSERT INTO jobs (id, workspace, created, modified, type, code, code_folded, name, name_folded, status)

@@ -65,10 +65,22 @@ const types = {
 /** Connects to PostgreSQL and brings the schema up to date; nodes starting together migrate one at a time. */
 export async function openPostgres(url: string, onError: (error: Error) => void = () => {}): Promise<Store> {
   const settings = postgresSettings(url);
+  // Migrations run on connections of their own, without the statement timeout: an index built on a large table
+  // may take longer than any request should.
+  const migrations = kyselyOn(poolOf(settings, 2, 0, onError));
+  try {
+    await migrateLocked(migrations, settings.schema);
+  } finally {
+    await migrations.destroy();
+  }
+  return new Store(kyselyOn(poolOf(settings, settings.pool, settings.statementTimeout, onError)), 'postgres');
+}
+
+function poolOf(settings: PostgresSettings, max: number, statementTimeout: number, onError: (error: Error) => void) {
   const pool = new pg.Pool({
     connectionString: settings.connectionString,
-    max: settings.pool,
-    statement_timeout: settings.statementTimeout,
+    max,
+    statement_timeout: statementTimeout,
     // A node that cannot reach the database answers 503 soon, rather than queueing requests behind a dead pool.
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
@@ -85,33 +97,26 @@ export async function openPostgres(url: string, onError: (error: Error) => void 
   // A connection that breaks while a request holds it fails its query (answered 503), and pg-pool then discards it;
   // but pg-pool listens to idle connections only, and an 'error' event nobody hears ends the process.
   pool.on('connect', (client) => client.on('error', onError));
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
-  try {
-    await migrateLocked(pool, db, settings.schema);
-  } catch (error) {
-    await db.destroy();
-    throw error;
-  }
-  return new Store(db, 'postgres');
+  return pool;
 }
+
+const kyselyOn = (pool: pg.Pool) => new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
 
 /**
  * Creates the schema and migrates it under a session advisory lock, so that nodes starting at once take turns:
  * `CREATE ... IF NOT EXISTS` alone races in PostgreSQL. kysely's migrator takes its own lock besides.
  */
-async function migrateLocked(pool: pg.Pool, db: Kysely<Tables>, schema: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`accsyn-migrations:${schema}`]);
+async function migrateLocked(db: Kysely<Tables>, schema: string): Promise<void> {
+  const lock = `accsyn-migrations:${schema}`;
+  await db.connection().execute(async (connection) => {
+    await sql`SELECT pg_advisory_lock(hashtext(${lock}))`.execute(connection);
     try {
-      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+      await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(connection);
       await migrate(db as Kysely<unknown>, schema);
     } finally {
-      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`accsyn-migrations:${schema}`]);
+      await sql`SELECT pg_advisory_unlock(hashtext(${lock}))`.execute(connection);
     }
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
