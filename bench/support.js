@@ -1,9 +1,10 @@
 // What the benchmarks over HTTP share: child processes that are always stopped, the official client's wire, and
-// bounded autocannon runs. Imported by bench/server/run.js, bench/limits/run.js and bench/client/run.js.
+// bounded load: autocannon at saturation, an evenly paced generator at a given rate. Imported by bench/server/run.js, bench/limits/run.js and bench/client/run.js.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -166,11 +167,12 @@ export function median(values) {
 }
 
 /**
- * One bounded autocannon run (10 connections, no pipelining): requests per second, p50/p99 over every response's
- * own time (autocannon's histogram keeps whole milliseconds only), and the requests that failed (`non2xx` of them
- * answered other than 2xx). `rate` caps requests per second.
+ * One bounded autocannon run at saturation (10 connections, no pipelining): requests per second, p50/p99 over every
+ * response's own time (autocannon's histogram keeps whole milliseconds only), and the requests that failed (`non2xx`
+ * of them answered other than 2xx). For latency at a given rate, see `pacedLoad`: autocannon's `overallRate` lets
+ * each connection send its share of a second back to back, then wait, so the server meets bursts, not that rate.
  */
-export function load(base, path, seconds, rate) {
+export function load(base, path, seconds) {
   return new Promise((resolve, reject) => {
     const times = [];
     const instance = autocannon(
@@ -181,7 +183,6 @@ export function load(base, path, seconds, rate) {
         pipelining: 1,
         duration: seconds,
         timeout: 10,
-        ...(rate ? { overallRate: rate } : {}),
       },
       (error, outcome) => {
         if (error) return reject(error);
@@ -198,6 +199,166 @@ export function load(base, path, seconds, rate) {
       },
     );
     instance.on('response', (_client, _status, _bytes, time) => times.push(time));
+  });
+}
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A GET of `url` with the client's headers, as bytes on the wire (HTTP/1.1 keeps the connection open). */
+const getBytes = (url) =>
+  Buffer.from(
+    [
+      `GET ${url.pathname}${url.search} HTTP/1.1`,
+      `Host: ${url.host}`,
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+      '',
+      '',
+    ].join('\r\n'),
+    'latin1',
+  );
+
+/**
+ * An open-loop run at `rate` requests per second for `seconds`: request i is due at start + i / rate, whatever the
+ * earlier ones are doing, and goes on a free one of `connections` keep-alive connections (opened as needed), or
+ * waits for one when all are busy. Its latency runs from when it was due to the end of its answer, so that a wait
+ * behind a slow request counts (no coordinated omission), and so does any lateness of this process's timers. Same
+ * outcome as `load`, with `rate` the achieved one (the answers over the time from the start to the last answer) and
+ * `late` the p99 of how long after its due time each request was handed to the connections.
+ *
+ * It writes the request's bytes, made once, on plain sockets and reads an answer to the end of its Content-Length
+ * (the servers here always send one), as autocannon does: node:http's client took two to two and a half times the
+ * CPU per request, taken on 2 cores from the server under test, and fell behind pacing the bare route at half its
+ * rate.
+ */
+export function pacedLoad(base, path, seconds, rate, connections = 10) {
+  return new Promise((resolve) => {
+    const url = new URL(path, base);
+    const bytes = getBytes(url);
+    const total = Math.floor(seconds * rate);
+    const times = [];
+    const lateness = [];
+    const open = new Set();
+    const idle = [];
+    const waiting = []; // the due times of requests that wait for a free connection
+    const start = performance.now();
+    let sent = 0;
+    let settled = 0;
+    let failed = 0;
+    let non2xx = 0;
+    let last;
+    let finished = false;
+
+    // What is still unanswered when it ends (at the deadline) has failed.
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(deadline);
+      failed += total - settled;
+      for (const connection of open) connection.socket.destroy();
+      times.sort((a, b) => a - b);
+      lateness.sort((a, b) => a - b);
+      resolve({
+        base,
+        rate: last === undefined ? 0 : (times.length * 1000) / (last - start),
+        count: times.length,
+        p50: percentile(times, 50),
+        p99: percentile(times, 99),
+        late: percentile(lateness, 99),
+        failed,
+        non2xx,
+      });
+    };
+    const settle = () => {
+      if (++settled === total) finish();
+    };
+
+    /** A keep-alive connection that carries one request at a time, then takes the next that waits. */
+    const connect = () => {
+      const socket = netConnect({ host: url.hostname, port: Number(url.port), noDelay: true });
+      let due; // of the request it carries; undefined while idle
+      let head; // the answer's bytes until the end of its headers
+      let status;
+      let closes; // the answer says the server closes the connection after it
+      let remaining; // bytes of the body still to come, once the headers are read
+      const connection = {
+        socket,
+        send(at) {
+          due = at;
+          head = undefined;
+          remaining = undefined;
+          socket.write(bytes);
+        },
+      };
+      const answered = () => {
+        last = performance.now();
+        times.push(last - due);
+        if (status < 200 || status > 299) {
+          non2xx++;
+          failed++;
+        }
+        due = undefined;
+        // A connection the server closes is not used again; 'close' sends what waits on a new one.
+        if (closes) socket.destroy();
+        else if (waiting.length > 0) connection.send(waiting.shift());
+        else idle.push(connection);
+        settle();
+      };
+      socket.on('data', (chunk) => {
+        if (due === undefined) return socket.destroy(); // an answer to no request
+        let body = chunk;
+        if (remaining === undefined) {
+          head = head ? Buffer.concat([head, chunk]) : chunk;
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const text = head.toString('latin1', 0, end);
+          const length = /\r\ncontent-length: *(\d+)/i.exec(text);
+          if (!length) return socket.destroy(new Error('an answer without Content-Length'));
+          status = Number(text.slice(9, 12));
+          closes = /\r\nconnection: *close/i.test(text);
+          remaining = Number(length[1]);
+          body = head.subarray(end + 4);
+        }
+        remaining -= body.length;
+        if (remaining <= 0) answered();
+      });
+      socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+      socket.on('error', () => {}); // 'close' follows
+      socket.on('close', () => {
+        if (finished) return;
+        open.delete(connection);
+        if (idle.includes(connection)) idle.splice(idle.indexOf(connection), 1);
+        if (due !== undefined) {
+          failed++;
+          settle();
+        }
+        if (waiting.length > 0) connect().send(waiting.shift());
+      });
+      open.add(connection);
+      return connection;
+    };
+
+    const send = (due) => {
+      const connection = idle.pop() ?? (open.size < connections ? connect() : undefined);
+      if (connection) connection.send(due);
+      else waiting.push(due);
+    };
+
+    // Each tick sends every request due by now, their times computed from the start so that late timers do not
+    // drift the rate; when several are due at once, they go together.
+    const dueAt = (i) => start + (i * 1000) / rate;
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && dueAt(sent) <= now) {
+        lateness.push(now - dueAt(sent));
+        send(dueAt(sent++));
+      }
+      if (sent < total) setTimeout(tick, dueAt(sent) - now);
+      else if (settled === total) finish();
+    };
+
+    // What is still unanswered a request's timeout after the last was due is given up.
+    const deadline = setTimeout(finish, seconds * 1000 + REQUEST_TIMEOUT_MS);
+    tick();
   });
 }
 

@@ -1,15 +1,11 @@
 // The server's benchmark: the real server, a child process on loopback, answering two transfer finds over HTTP on a
 // database of 100,000 transfers, against a bare fastify route answering the same bytes in another child process, in
 // the same run. `npm run bench:server`.
-import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fold } from 'accsyn-query';
-import Database from 'better-sqlite3';
 import { writeResults } from '../results.js';
 import {
-  ADMIN,
   allAnswered,
   BOOTSTRAP_ENV,
   cpuOf,
@@ -17,14 +13,15 @@ import {
   load,
   login,
   NO_LIMITS,
+  pacedLoad,
   result,
   SERVER,
   scratchDir,
   send,
   start,
   stop,
-  WORKSPACE,
 } from '../support.js';
+import { seedSqlite, THREE_CLAUSES } from './dataset.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const SECONDS = 5;
@@ -32,7 +29,6 @@ const SECONDS = 5;
 // far more of them than the bare route, and after one second it was still spending a seventh of its CPU compiling.
 // Both sides warm up this long, so that what is measured is how they run, not how they start.
 const WARM_UP_SECONDS = 5;
-const THREE_CLAUSES = `status=paused and name='x 5*' and user=${ADMIN}`;
 const BARE = new URL('./bare.js', import.meta.url).pathname;
 const dataDir = scratchDir('server');
 
@@ -43,119 +39,21 @@ function memoryOf(pid) {
   return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }
 
-// --- the database: 100,000 transfers as transfer/create writes them ---------------------------------------------
-
-/** A whole number below `n` from a seeded generator (mulberry32), so that every run writes the same rows. */
-let random = 42;
-const next = (n) => {
-  random = (random + 0x6d2b79f5) | 0;
-  let t = Math.imul(random ^ (random >>> 15), 1 | random);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
-};
-
-/** An entity id as `newId` makes it: 4 bytes of seconds, then 8 random bytes, in hex. */
-const idAt = (ms) =>
-  Math.floor(ms / 1000)
-    .toString(16)
-    .padStart(8, '0') + randomBytes(8).toString('hex');
-
-const STATUSES = ['waiting', 'paused', 'running', 'failed'];
-const TASK_STATUS = { waiting: 'queued', paused: 'queued', running: 'executing', failed: 'failed' };
-const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
-
-/**
- * Writes ROWS transfers, each with its task, in one transaction: the columns and values of `prepareTransfer` and
- * `create` for `{name, status, source: 'renders/<name>.mov', destination: 'admin@bench.test:/in/'}`. Answers the
- * id of the middle transfer and how many rows the three-clause query should find.
- */
-function seed(file) {
-  const db = new Database(file);
-  const one = (text, ...parameters) => db.prepare(text).get(...parameters)?.id;
-  const workspace = one('SELECT id FROM workspaces WHERE code_folded = ?', WORKSPACE);
-  const admin = one('SELECT id FROM users WHERE workspace = ? AND code_folded = ?', workspace, ADMIN);
-  const site = one('SELECT id FROM sites WHERE workspace = ? AND main = 1 AND archived IS NULL', workspace);
-  const volume = one(
-    `SELECT id FROM shares WHERE workspace = ? AND type = 'volume' AND "default" = 1 AND archived IS NULL`,
-    workspace,
-  );
-  const queue = one(
-    'SELECT id FROM jobs WHERE workspace = ? AND type = 2 AND "default" = 1 AND archived IS NULL',
-    workspace,
-  );
-  const job = db.prepare(`INSERT INTO jobs (id, workspace, created, creator, modified, modifier, status, priority, name,
-    code, source, destination, "user", queue, progress, size, speed, settings, type, code_folded, name_folded)
-    VALUES (?, ?, ?, ?, ?, ?, ?, 500, ?, ?, ?, ?, ?, ?, 0, NULL, -1, NULL, 1, ?, ?)`);
-  const task = db.prepare(`INSERT INTO tasks (id, workspace, job, uri, status, priority, source, destination, created,
-    modified) VALUES (?, ?, ?, '0', ?, 500, ?, ?, ?, ?)`);
-  const destination = JSON.stringify({
-    path: '/in/',
-    path_abs_final: null,
-    user: admin,
-    client: null,
-    site: null,
-    v: null,
-    s: null,
-  });
-  const first = Date.now() - ROWS * 1000;
-  let middle;
-  let expected = 0;
-  db.transaction(() => {
-    for (let i = 0; i < ROWS; i++) {
-      const letter = LETTERS[next(26)];
-      const name = `${next(2) === 0 ? letter : letter.toUpperCase()} ${next(2500)}`;
-      const status = STATUSES[next(4)];
-      const at = first + i * 1000;
-      const created = new Date(at).toISOString();
-      const id = idAt(at);
-      const source = { path: `renders/${name}.mov`, path_abs_final: null, user: null, client: null, site };
-      job.run(
-        id,
-        workspace,
-        created,
-        admin,
-        created,
-        admin,
-        status,
-        name,
-        name,
-        `workspace:${workspace}`,
-        `user:${admin}`,
-        admin,
-        queue,
-        fold(name),
-        fold(name),
-      );
-      task.run(
-        randomUUID(),
-        workspace,
-        id,
-        TASK_STATUS[status],
-        JSON.stringify({ ...source, v: volume, s: volume }),
-        destination,
-        created,
-        created,
-      );
-      if (i === Math.floor(ROWS / 2)) middle = id;
-      if (status === 'paused' && fold(name).startsWith('x 5')) expected++;
-    }
-  })();
-  db.close();
-  return { middle, expected };
-}
-
 // --- load ---------------------------------------------------------------------------------------------------------
 
-/** Warm-up, saturation, then half the saturation rate; with the CPU time the process spent per request. */
+/**
+ * Warm-up, saturation, then evenly paced requests at half the saturation rate; with the CPU time the process spent
+ * per request.
+ */
 async function measure({ url, child }, path) {
   allAnswered(await load(url, path, WARM_UP_SECONDS));
-  const run = async (rate) => {
+  const run = async (loading) => {
     const cpu = cpuOf(child.pid);
-    const outcome = allAnswered(await load(url, path, SECONDS, rate));
+    const outcome = allAnswered(await loading());
     return { ...outcome, cpu: (cpuOf(child.pid) - cpu) / outcome.count };
   };
-  const saturated = await run();
-  const half = await run(Math.floor(saturated.rate / 2));
+  const saturated = await run(() => load(url, path, SECONDS));
+  const half = await run(() => pacedLoad(url, path, SECONDS, Math.floor(saturated.rate / 2)));
   return { saturated, half };
 }
 
@@ -166,7 +64,7 @@ const serverArgs = [SERVER, '--port', '0', '--data-dir', dataDir, ...NO_LIMITS];
 const database = join(dataDir, 'accsyn.db');
 await stop(await start(dataDir, 'server-bootstrap', serverArgs, BOOTSTRAP_ENV));
 const seedStart = performance.now();
-const { middle, expected } = seed(database);
+const { middle, expected } = seedSqlite(database, ROWS);
 const seedSeconds = (performance.now() - seedStart) / 1000;
 const databaseBytes = statSync(database).size;
 
@@ -217,7 +115,7 @@ const byIdRatio = byId.server.saturated.rate / byId.bare.saturated.rate;
 const halfBareBudget = 1e6 / (byId.bare.saturated.rate / 2);
 const peak = Math.max(idle.peak, loaded.peak);
 const lines = [
-  `Rows: ${ROWS.toLocaleString('en')} transfers with one task each, written in ${seedSeconds.toFixed(1)} s as \`transfer/create\` writes them (statuses waiting, paused, running, failed; SQLite file ${mb(databaseBytes)}). The server is \`packages/server/dist/main.js\` at its default log level (info, to a file), its rate limits off; the baseline is a bare fastify route (\`bench/server/bare.js\`) answering the same request line with the same bytes. Each in its own process; autocannon in a third, 10 connections, no pipelining, ${SECONDS} s per run after ${WARM_UP_SECONDS} s of warm-up (V8 is still compiling the server's code after 1 s). Whole run ${Math.round(runSeconds)} s; load average (1 min) before it ${loadBefore.toFixed(2)}.`,
+  `Rows: ${ROWS.toLocaleString('en')} transfers with one task each, written in ${seedSeconds.toFixed(1)} s as \`transfer/create\` writes them (\`bench/server/dataset.js\`; statuses waiting, paused, running, failed; SQLite file ${mb(databaseBytes)}). The server is \`packages/server/dist/main.js\` at its default log level (info, to a file), its rate limits off; the baseline is a bare fastify route (\`bench/server/bare.js\`) answering the same request line with the same bytes. Each in its own process, the load generator in a third; ${SECONDS} s per run after ${WARM_UP_SECONDS} s of warm-up at saturation (V8 is still compiling the server's code after 1 s). Whole run ${Math.round(runSeconds)} s; load average (1 min) before it ${loadBefore.toFixed(2)}.`,
   '',
   `- find by id: \`transfer/find\`, \`data: {}\`, \`query: "id=${middle}"\` (the middle transfer); answer ${byId.body.length} bytes.`,
   `- find, 3 clauses: \`transfer/find\`, \`data: {limit: 100}\`, \`query: "${THREE_CLAUSES}"\`; ${threeClauses.rows.length} rows, answer ${threeClauses.body.length.toLocaleString('en')} bytes.`,
@@ -235,7 +133,9 @@ const lines = [
   '',
   `Server memory (VmRSS): ${mb(idle.rss)} after starting on the seeded database, ${mb(loaded.rss)} after the load; peak (VmHWM) ${mb(peak)}.`,
   '',
-  'Latencies are each response’s own time; “half load” is autocannon’s `overallRate` at half the measured saturation, which it meets by letting each connection send its share of a second back to back, then wait.',
+  'Saturation is autocannon with 10 connections, no pipelining, each sending its next request as soon as its answer arrives; latencies there are each response’s own time. “Half load” is an open-loop run at half the saturated rate (`pacedLoad` in `bench/support.js`): request i is due at start + i / rate, evenly spaced, and goes on a free one of 10 keep-alive connections, waiting for one when all are busy; its latency runs from when it was due to the end of its answer, so that a wait behind a slow request counts, and so does any lateness of the generator’s own timers (1 ms granularity, on the same 2 cores). The rate shown is the achieved one.',
+  '',
+  `The generator’s own lateness at half load, the p99 of how long after its due time it handed each request to the connections: ${targets.map((t) => `${t.name} ${ms(t.server.half.late)} (baseline ${ms(t.bare.half.late)})`).join('; ')}.`,
   '',
   '### Targets',
   '',
