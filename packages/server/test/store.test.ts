@@ -40,6 +40,7 @@ describe('migrations', () => {
       '0002-entities',
       '0003-postgres-types',
       '0004-job-indexes-in-find-order',
+      '0005-postgres-folded-code-point-order',
     ]);
     const again = await openStore(test.database);
     try {
@@ -63,7 +64,7 @@ describe('migrations', () => {
           .selectFrom('kysely_migration' as never)
           .selectAll()
           .execute();
-        expect(ran).toHaveLength(4);
+        expect(ran).toHaveLength(5);
         // Each node then bootstraps, unless another did: one workspace, whatever the order.
         const config = readConfig(['--data-dir', mkdtempSync(join(tmpdir(), 'accsyn-store-test-'))], {});
         const created = await Promise.all(stores.map((s) => bootstrap(s, config)));

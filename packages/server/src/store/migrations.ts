@@ -226,6 +226,18 @@ const MIGRATIONS: Record<string, Migration> = {
       }
     },
   },
+  '0005-postgres-folded-code-point-order': {
+    // Codes and names are compared folded and in code point order (`COLLATE "C"`, as SQLite compares text). Folded
+    // columns of that collation let PostgreSQL's indexes serve the ranges of `name = 'x 5*'` too, not only equality.
+    async up(db: Kysely<unknown>) {
+      if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+      for (const table of ['workspaces', 'users', 'jobs', 'shares', 'sites', 'clients']) {
+        for (const column of ['code_folded', 'name_folded']) {
+          await sql`ALTER TABLE ${sql.table(table)} ALTER COLUMN ${sql.ref(column)} TYPE text COLLATE "C"`.execute(db);
+        }
+      }
+    },
+  },
 };
 
 /** A table of entities: the columns every entity has, then `columns`. */
