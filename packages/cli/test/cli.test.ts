@@ -321,7 +321,13 @@ describe('create', () => {
     expect(broken.stderr).toMatch(/^accsyn: The new user's attributes must be JSON: .+\.\n$/);
     const scalar = await admin(['create', 'user', '-'], { stdin: '"lisa"' });
     expect(scalar.code).toBe(2);
-    expect(scalar.stderr).toBe('accsyn: The new user\'s attributes must be a JSON object or a list, not "lisa".\n');
+    expect(scalar.stderr).toBe('accsyn: The new user\'s attributes must be a JSON object, not "lisa".\n');
+    // A list is for tasks only.
+    const list = await admin(['create', 'user', '[{"code": "x@y.test"}]']);
+    expect([list.code, list.stderr]).toEqual([
+      2,
+      'accsyn: The new user\'s attributes must be a JSON object, not [{"code":"x@y.test"}].\n',
+    ]);
     const missing = await admin(['create', 'user', `@${join(folder, 'missing.json')}`]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(`accsyn: Cannot read ${join(folder, 'missing.json')}: ENOENT.\n`);

@@ -19,6 +19,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { sql } from 'kysely';
 import { authenticateEvent, type Headers, login } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import { dispatch } from './events.js';
@@ -69,7 +70,12 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
   // Calls that anyone can make without credentials go through the backend throttle.
   const throttle = (request: FastifyRequest) => limits?.throttle(request);
 
+  // Alive: the process serves. Ready: it reaches its database too, for a load balancer to send it requests.
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async () => {
+    await sql`SELECT 1`.execute(store.db);
+    return { status: 'ok' };
+  });
 
   app.get(MASTER_LOOKUP_PATH, async (request) => {
     await throttle(request);

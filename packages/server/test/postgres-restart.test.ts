@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './support/net.js';
 import { adminOf, alive, type ServerProcess, startServerProcess, stopServerProcess, tail } from './support/process.js';
-import type { Reply } from './support/raw.js';
+import { type Reply, send } from './support/raw.js';
 import { RawSession } from './support/session.js';
 import { sleep, until, within } from './support/wait.js';
 
@@ -233,6 +233,12 @@ describe.skipIf(!tools)('a real PostgreSQL restart under load', () => {
       for (const [i, session] of sessions.entries()) {
         const reply = await answer(`a find on ${'AB'[i]} while down`, session.find('User'));
         expect(reply?.status, failure()).toBe(503);
+        // Alive, but not ready: a load balancer would send it nothing now.
+        const node = nodes[i] as ServerProcess;
+        expect([
+          (await send(node.url, 'GET', '/healthz')).status,
+          (await send(node.url, 'GET', '/readyz')).status,
+        ]).toEqual([200, 503]);
       }
       await sleep(500);
       phase = 'starting';
@@ -244,6 +250,7 @@ describe.skipIf(!tools)('a real PostgreSQL restart under load', () => {
         const answers = async () => (await answer('a find after the restart', session.find('User')))?.status === 200;
         expect(await until(answers, 10_000, 100), failure()).toBe(true);
       }
+      for (const node of nodes) expect((await send(node.url, 'GET', '/readyz')).json).toEqual({ status: 'ok' });
       lap('recovered');
       const since = acknowledged.length;
       expect(await until(() => acknowledged.length >= since + 20, 10_000), failure()).toBe(true);

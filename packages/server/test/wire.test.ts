@@ -48,8 +48,10 @@ describe('first start', () => {
 });
 
 describe('health and the master lookup', () => {
-  it('answers /healthz', async () => {
+  it('answers /healthz, and /readyz once it reaches its database', async () => {
     expect(await send(base, 'GET', '/healthz')).toMatchObject({ status: 200, json: { status: 'ok' } });
+    const ready = await send(base, 'GET', '/readyz');
+    expect([ready.status, ready.json]).toEqual([200, { status: 'ok' }]);
   });
 
   it('tells where a workspace it holds is served, and not one it does not hold', async () => {

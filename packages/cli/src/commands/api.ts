@@ -169,7 +169,8 @@ export function addApiCommands(program: Command, io: Io): void {
       flags: OutputOptions & { parent?: string; allowDuplicates?: boolean },
       command: Command,
     ) => {
-      const data = await jsonArgument(argument, io, `The new ${type}'s attributes`, true);
+      // A list is for tasks: the client sends it as `{tasks: [...]}`.
+      const data = await jsonArgument(argument, io, `The new ${type}'s attributes`, type.toLowerCase() === 'task');
       const created = await withSession(command, io, (session) =>
         session.create(type, data, {
           ...(flags.parent !== undefined && { entityId: flags.parent }),
