@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, request } from 'node:http';
-import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../server/test/support/net.js';
 import { selfSignedCertificate } from '../../server/test/support/tls.js';
 import { AccsynError, ConnectionError, Session, type SessionOptions } from '../src/index.js';
 import { parseProxy } from '../src/proxy.js';
@@ -386,14 +387,6 @@ async function startRelay(target: string): Promise<Relay> {
       await new Promise((resolve) => relay.close(resolve));
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const probe = createNetServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** Resolves once something accepts connections on the loopback port. */

@@ -130,7 +130,3 @@ function cell(value: unknown): string {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
 }
-
-export function printJson(io: Io, value: unknown): void {
-  io.stdout.write(`${jsonOf(value, 2)}\n`);
-}

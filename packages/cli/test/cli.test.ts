@@ -7,12 +7,12 @@ import { Session } from 'accsyn-api';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, type Server, startServer } from '../../api/test/support.js';
+import { freePort } from '../../server/test/support/net.js';
 import { run } from '../src/program.js';
 import {
   accsyn,
   cleanEnv,
   cli,
-  closedPort,
   emptyEnvFile,
   type IoOptions,
   type Outcome,
@@ -446,7 +446,7 @@ describe('exit codes', () => {
   });
 
   it('8 when the server cannot be reached, directly or through a proxy', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const direct = await admin(['whoami', '--hostname', `http://127.0.0.1:${port}`]);
     expect(direct).toMatchObject({ code: 8, stdout: '' });
     expect(direct.stderr).toContain(`127.0.0.1:${port}`);
@@ -476,7 +476,7 @@ describe('exit codes', () => {
 
 describe('flags beat the environment', () => {
   it('--workspace beats ACCSYN_WORKSPACE, --hostname beats ACCSYN_HOSTNAME', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const env = variables({ ...server.admin, workspace: 'nowhere', hostname: `http://127.0.0.1:${port}` });
     expect((await cli(['whoami', '--hostname', server.url], { env })).code).toBe(3);
     const outcome = await cli(['whoami', '--workspace', 'acme', '--hostname', server.url], { env });

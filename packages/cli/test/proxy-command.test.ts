@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Server, startServer } from '../../api/test/support.js';
+import { cleanEnv, spawnAccsyn, until } from './support.js';
 
 /** `accsyn proxy` as a user runs it: the real executable in front of the real server, stopped by a signal. */
-
-const ACCSYN = new URL('../bin/accsyn.js', import.meta.url).pathname;
 
 let server: Server;
 beforeAll(async () => {
@@ -13,8 +12,9 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-function accsyn(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, [ACCSYN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** The proxy as a process, with what it wrote so far. */
+function proxy(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string } {
+  const child = spawnAccsyn(['proxy', ...args], cleanEnv());
   let out = '';
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -26,20 +26,12 @@ function accsyn(args: string[]): { child: ChildProcess; stdout: () => string; st
   return { child, stdout: () => out, stderr: () => err };
 }
 
-async function listening(run: ReturnType<typeof accsyn>): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const match = /^listening on (\S+)$/m.exec(run.stdout());
-    if (match) return match[1] as string;
-    if (run.child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`the proxy did not start: ${run.stdout()} ${run.stderr()}`);
-}
-
 describe('accsyn proxy', () => {
   it('forwards to the workspace, logs a line per request, and stops on SIGTERM', async () => {
-    const run = accsyn(['proxy', '--listen', '127.0.0.1:0', '--upstream', server.url]);
-    const url = await listening(run);
+    const run = proxy(['--listen', '127.0.0.1:0', '--upstream', server.url]);
+    await until(() => /^listening on \S+$/m.test(run.stdout()) || run.child.exitCode !== null, 'the proxy to start');
+    const url = /^listening on (\S+)$/m.exec(run.stdout())?.[1];
+    expect(url, run.stderr()).toBeDefined();
     const answer = await fetch(`${url}/healthz`);
     expect(answer.status).toBe(200);
     const exited = once(run.child, 'exit');
@@ -57,7 +49,7 @@ describe('accsyn proxy', () => {
       ['--upstream', server.url, '--ca-file', '/nonexistent/ca.pem'],
       ['--listen', '127.0.0.1:0'],
     ]) {
-      const run = accsyn(['proxy', ...args]);
+      const run = proxy(args);
       const [code] = await once(run.child, 'exit');
       expect({ args, code }).toEqual({ args, code: 2 });
       expect(run.stderr()).toMatch(/^(accsyn: |error: ).+/);

@@ -10,6 +10,7 @@ import { ServerError, Session } from 'accsyn-api';
 import { MASTER_LOOKUP_PATH, queryStringOf } from 'accsyn-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Server, startServer } from '../../api/test/support.js';
+import { freePort } from '../../server/test/support/net.js';
 import {
   authHeaders,
   type Credentials,
@@ -551,14 +552,6 @@ async function openSocket(port: number): Promise<Socket> {
   await once(socket, 'connect');
   cleanups.push(() => socket.destroy());
   return socket;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createNetServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** A workspace that takes connections and what is sent on them, and never answers. */

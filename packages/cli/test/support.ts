@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { Io } from '../src/io.js';
@@ -84,15 +83,6 @@ export function accsyn(argv: readonly string[], env: NodeJS.ProcessEnv, stdin = 
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
-}
-
-/** A loopback port that nothing listens on: one the system just gave out and took back. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** An empty env file in `folder`, to name as ACCSYN_CREDENTIALS_PATH so that credentials come from variables alone. */

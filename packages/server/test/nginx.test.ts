@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { accessSync, chmodSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/net.js';
 import { type ServerProcess, startServerProcess } from './support/process.js';
 import { type Reply, send } from './support/raw.js';
 
@@ -296,19 +297,6 @@ function bodyOf(socket: RawSocket): unknown {
   const [head = '', body = ''] = socket.data().split('\r\n\r\n', 2);
   const length = Number(/^content-length: *(\d+)/im.exec(head)?.[1] ?? Number.NaN);
   return Buffer.byteLength(body) === length ? JSON.parse(body) : undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {

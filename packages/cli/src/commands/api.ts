@@ -6,7 +6,7 @@ import type { Io } from '../io.js';
 import { type Format, formatOf, printList, printOne } from '../output.js';
 
 /** The options every API command takes: who to be and where to go. */
-export interface ConnectionOptions {
+interface ConnectionOptions {
   readonly envFile?: string;
   readonly workspace?: string;
   readonly user?: string;
@@ -25,7 +25,7 @@ interface OutputOptions {
  * A session as the client makes one, with one difference: a flag beats the environment, as on every command line
  * (the client lets the environment beat its options).
  */
-export function sessionOf(options: ConnectionOptions, io: Io): Session {
+function sessionOf(options: ConnectionOptions, io: Io): Session {
   try {
     return newSession(options, io);
   } catch (error) {
