@@ -1,6 +1,5 @@
-import { fold } from 'accsyn-query';
-import { hashApiKey, newApiKey } from './auth/keys.js';
-import { newId } from './store/ids.js';
+import { EMAIL, keyRow, userRow } from './accounts.js';
+import { newApiKey } from './auth/keys.js';
 import type { Store } from './store/store.js';
 import type { ApiKeyRow, Role, UserRow, WorkspaceRow } from './store/tables.js';
 
@@ -11,7 +10,6 @@ import type { ApiKeyRow, Role, UserRow, WorkspaceRow } from './store/tables.js';
 
 export class AdminError extends Error {}
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const ROLES: readonly Role[] = ['admin', 'employee', 'standard'];
 
 /** The workspace named by `code`, or the only one there is. */
@@ -53,24 +51,9 @@ export async function addUser(
   if (await store.userByCode(workspace.id, email)) {
     throw new AdminError(`Workspace '${workspace.code}' already has a user ${email}.`);
   }
-  const at = now.toISOString();
-  const id = newId(now.getTime());
-  const name = options.name?.trim() || (email.split('@')[0] as string);
-  await store.insertUser({
-    id,
-    workspace: workspace.id,
-    code: email,
-    code_folded: fold(email),
-    name,
-    role,
-    status: 'enabled',
-    inactive: 0,
-    created: at,
-    creator: null,
-    modified: at,
-    modifier: null,
-  });
-  return { id, email, role, workspace: workspace.code };
+  const row = userRow(workspace.id, email, role, now, options.name);
+  await store.insertUser(row);
+  return { id: row.id, email, role, workspace: workspace.code };
 }
 
 /** An API key as listed: never the key, which only its creation shows. */
@@ -96,17 +79,8 @@ export async function createApiKey(
     throw new AdminError(`The expiry ${options.expires.toISOString()} has passed already.`);
   }
   const key = newApiKey();
-  const row: ApiKeyRow = {
-    id: newId(now.getTime()),
-    workspace: workspace.id,
-    user: user.id,
-    name: options.name?.trim() || `key-${now.toISOString().slice(0, 10)}`,
-    hash: hashApiKey(key),
-    created: now.toISOString(),
-    expires: options.expires?.toISOString() ?? null,
-    revoked: null,
-    last_used: null,
-  };
+  const name = options.name?.trim() || `key-${now.toISOString().slice(0, 10)}`;
+  const row = keyRow(workspace.id, user.id, name, key, now, options.expires);
   await store.insertApiKey(row);
   return { ...infoOf(row, user.code, now), key };
 }

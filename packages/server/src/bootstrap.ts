@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fold } from 'accsyn-query';
 import { type Kysely, sql } from 'kysely';
-import { checkChosenKey, hashApiKey, newApiKey } from './auth/keys.js';
+import { EMAIL, keyRow, userRow } from './accounts.js';
+import { checkChosenKey, newApiKey } from './auth/keys.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './config.js';
 import { newId } from './store/ids.js';
@@ -18,7 +19,6 @@ export interface Bootstrapped {
   readonly generated: boolean;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const CODE = /^[a-z0-9][a-z0-9-]{1,62}$/i;
 
 /**
@@ -43,8 +43,7 @@ export async function bootstrap(
   const apiKey = chosen.apiKey ?? newApiKey();
   const at = now.toISOString();
   const workspaceId = newId(now.getTime());
-  const userId = newId(now.getTime());
-  const name = admin.split('@')[0] ?? admin;
+  const user = userRow(workspaceId, admin, 'admin', now);
   const created = await store.db.transaction().execute(async (trx) => {
     // Nodes starting together on an empty PostgreSQL take turns here, and all but the first find its workspace.
     if (store.dialect === 'postgres')
@@ -63,39 +62,12 @@ export async function bootstrap(
         modified: at,
       })
       .execute();
-    await trx
-      .insertInto('users')
-      .values({
-        id: userId,
-        workspace: workspaceId,
-        code: admin,
-        code_folded: fold(admin),
-        name,
-        name_folded: fold(name),
-        role: 'admin',
-        status: 'enabled',
-        inactive: 0,
-        created: at,
-        creator: null,
-        modified: at,
-        modifier: null,
-      })
-      .execute();
+    await trx.insertInto('users').values(user).execute();
     await trx
       .insertInto('api_keys')
-      .values({
-        id: newId(now.getTime()),
-        workspace: workspaceId,
-        user: userId,
-        name: 'bootstrap',
-        hash: hashApiKey(apiKey),
-        created: at,
-        expires: null,
-        revoked: null,
-        last_used: null,
-      })
+      .values(keyRow(workspaceId, user.id, 'bootstrap', apiKey, now, undefined))
       .execute();
-    await createDefaults(trx, workspaceId, userId, at);
+    await createDefaults(trx, workspaceId, user.id, at);
     return true;
   });
   if (!created) return undefined;
