@@ -19,7 +19,6 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { sql } from 'kysely';
 import { authenticateEvent, type Headers, login } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import { dispatch } from './events.js';
@@ -27,6 +26,7 @@ import { HttpError, notFound } from './http/errors.js';
 import { ClientGone, Limits } from './limits/limits.js';
 import type { LimitStore } from './limits/store.js';
 import { databaseRefusedValue, databaseUnavailable } from './store/postgres.js';
+import { sql } from './store/sql.js';
 import type { Store } from './store/store.js';
 
 /**
@@ -73,7 +73,7 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
   // Alive: the process serves. Ready: it reaches its database too, for a load balancer to send it requests.
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
-    await sql`SELECT 1`.execute(store.db);
+    await store.rows(sql`SELECT 1`);
     return { status: 'ok' };
   });
 

@@ -401,6 +401,10 @@ describe('other shares, sites and queues', () => {
     expect(moved).toMatchObject({ queue_hr: 'Night Renders', destination_hr: 'site:stockholm' });
     const found = await admin.result<Entity[]>(admin.find('Transfer WHERE destination=stockholm'));
     expect(found.map((t) => t.id)).toEqual([moved?.id]);
+    // A reference's readable form follows the entity it names.
+    await admin.result(admin.update('queue', queue?.id as string, { name: 'Overnight' }));
+    const [renamed] = await admin.result<Entity[]>(admin.find(`Transfer WHERE id=${moved?.id}`));
+    expect(renamed).toMatchObject({ queue_hr: 'Overnight' });
   });
 
   it('keeps the main site, the default volume and the default queue', async () => {

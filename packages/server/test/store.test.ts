@@ -114,6 +114,30 @@ describe('administration', () => {
     expect(soon.state).toBe('active');
   });
 
+  it('sees a key revoked through another connection at the next lookup, and checks expiry on every one', async () => {
+    const lee = await addUser(store, { email: 'lee@example.com', role: 'standard' });
+    const now = new Date();
+    const later = (ms: number) => new Date(now.getTime() + ms).toISOString();
+    const key = await createApiKey(store, { email: 'lee@example.com', expires: new Date(later(60_000)) }, now);
+    const id = 'e'.repeat(64);
+    const workspace = (await workspaceOf(store, undefined)).id;
+    await store.insertSession({ id, workspace, user: lee.id, api_key: key.id, created: now.toISOString() });
+    // The second lookup may come from memory (SQLite): it must answer as the first did.
+    expect((await store.session(id, later(1)))?.user.code).toBe('lee@example.com');
+    expect((await store.session(id, later(2)))?.user.code).toBe('lee@example.com');
+    // Nothing changed in the database, but the key's time is up.
+    expect(await store.session(id, later(61_000))).toBeUndefined();
+    expect(await store.session(id, later(3))).toBeDefined();
+    // Another process (here another connection) revokes the key: the next lookup sees it.
+    const other = await openStore(test.database);
+    try {
+      await revokeApiKey(other, key.id);
+    } finally {
+      await other.close();
+    }
+    expect(await store.session(id, later(4))).toBeUndefined();
+  });
+
   it('refuses what it cannot do with a sentence', async () => {
     const refusals: [() => Promise<unknown>, RegExp][] = [
       [() => addUser(store, { email: 'not-an-address', role: 'employee' }), /is not an e-mail address/],

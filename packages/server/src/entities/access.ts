@@ -1,7 +1,7 @@
 import type { EntityTypeSpec, Role } from 'accsyn-protocol';
-import { type RawBuilder, sql } from 'kysely';
 import type { Caller } from '../auth/authenticate.js';
 import { HttpError } from '../http/errors.js';
+import { type Sql, sql } from '../store/sql.js';
 import type { Row } from './model.js';
 
 /**
@@ -10,15 +10,13 @@ import type { Row } from './model.js';
  * are checked on the entity as stored and refused with a 403 that says why.
  */
 
-type Condition = RawBuilder<unknown>;
-
-const TRUE = sql<unknown>`1 = 1`;
-const FALSE = sql<unknown>`1 = 0`;
+const TRUE = sql`1 = 1`;
+const FALSE = sql`1 = 0`;
 
 const party = (caller: Caller) => `user:${caller.user.id}`;
 
 /** The caller holds a live ACL on the share whose id is in `column`. */
-const granted = (caller: Caller, column: Condition) =>
+const granted = (caller: Caller, column: Sql) =>
   sql`EXISTS (SELECT 1 FROM acls a WHERE a.workspace = ${caller.workspace.id} AND a.entity = ${party(caller)}
     AND a.target = 'share:' || ${column} AND a.inactive = 0 AND a.archived IS NULL)`;
 
@@ -29,21 +27,21 @@ export const volumeAccess = (caller: Caller) =>
     AND a.inactive = 0 AND a.archived IS NULL)`;
 
 /** The user in `column` is the caller or a standard user: what employees see of people. */
-const selfOrStandard = (caller: Caller, column: Condition) =>
+const selfOrStandard = (caller: Caller, column: Sql) =>
   sql`(${column} = ${caller.user.id} OR ${column} IN
     (SELECT u.id FROM users u WHERE u.workspace = ${caller.workspace.id} AND u.role = 'standard'))`;
 
 /** The job in `column` is one the caller takes part in: as its creator, sender, receiver or recipient. */
-const takesPart = (caller: Caller, column: Condition) =>
+const takesPart = (caller: Caller, column: Sql) =>
   sql`${column} IN (SELECT j.id FROM jobs j WHERE j.workspace = ${caller.workspace.id} AND (j."user" = ${caller.user.id}
     OR j.source = ${party(caller)} OR j.destination = ${party(caller)}
     OR j.id IN (SELECT r.job FROM recipients r WHERE r."user" = ${caller.user.id})))`;
 
 /** The condition on the rows of `spec`'s table (aliased `e`) that the caller may read. */
-export function readable(spec: EntityTypeSpec, caller: Caller): Condition {
+export function readable(spec: EntityTypeSpec, caller: Caller): Sql {
   const role = caller.user.role;
   if (role === 'admin') return TRUE;
-  const id = sql.ref('e.id');
+  const id = sql.id('e.id');
   switch (spec.name) {
     case 'workspace':
       return role === 'employee' ? TRUE : FALSE;
@@ -58,9 +56,9 @@ export function readable(spec: EntityTypeSpec, caller: Caller): Condition {
     case 'task':
       // A task is as visible as its job; employees see the files of deliveries only with volume access.
       return role === 'employee'
-        ? sql`(${volumeAccess(caller)} OR ${takesPart(caller, sql.ref('e.job'))}
+        ? sql`(${volumeAccess(caller)} OR ${takesPart(caller, sql.id('e.job'))}
             OR e.job IN (SELECT j.id FROM jobs j WHERE j.workspace = ${caller.workspace.id} AND j.type = 1))`
-        : takesPart(caller, sql.ref('e.job'));
+        : takesPart(caller, sql.id('e.job'));
     case 'delivery':
     case 'request':
       return role === 'employee' ? sql`(${volumeAccess(caller)} OR ${takesPart(caller, id)})` : takesPart(caller, id);
@@ -75,7 +73,7 @@ export function readable(spec: EntityTypeSpec, caller: Caller): Condition {
       return role === 'employee' ? TRUE : selfOrStandard(caller, sql`substr(e.entity, 6)`);
     default:
       // client, app, userserver: employees see all; standard users their own and standard users' (not servers).
-      return role === 'employee' ? TRUE : sql`(e.type <> 1 AND ${selfOrStandard(caller, sql.ref('e.user'))})`;
+      return role === 'employee' ? TRUE : sql`(e.type <> 1 AND ${selfOrStandard(caller, sql.id('e.user'))})`;
   }
 }
 

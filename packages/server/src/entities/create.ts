@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type EntityTypeSpec, JOB_TYPES, type Role } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
-import { sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { newId } from '../store/ids.js';
+import { sql } from '../store/sql.js';
 import { capitalise, checkRole, volumeAccess } from './access.js';
 import { defaultQueue, defaultVolume, type ResolvedEndpoint, resolveEndpoint } from './endpoints.js';
 import {
@@ -236,7 +236,7 @@ async function userId(context: EventContext, value: unknown, what: string): Prom
 
 async function shareId(context: EventContext, value: unknown, type: string | undefined, what: string): Promise<string> {
   if (typeof value !== 'string') throw badRequest(`${what} must be a ${type ?? 'share'}'s id or code.`);
-  const ofType = type ? sql`AND type = ${type}` : sql``;
+  const ofType = type ? sql`AND type = ${type}` : sql.empty;
   const id = await liveId(context.store, context.caller.workspace.id, 'share', value, ofType);
   if (!id) throw badRequest(`${what}: there is no ${type ?? 'share'} '${value}' in this workspace.`);
   return id;
@@ -347,15 +347,13 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
   // The parent is a queue or a delivery; either way a job the caller can see.
   if (typeof row.parent === 'string') await visibleJob(context, row.parent);
   if (data.append === true) {
-    const existing = await sql<{ id: string }>`SELECT id FROM jobs WHERE workspace = ${caller.workspace.id} AND type = 1
-      AND "user" = ${caller.user.id} AND code_folded = ${fold(String(name))} AND archived IS NULL
-      ORDER BY created DESC LIMIT 1`.execute(context.store.db);
-    const id = existing.rows[0]?.id;
+    const [existing] = await context.store.rows<{ id: string }>(sql`SELECT id FROM jobs
+      WHERE workspace = ${caller.workspace.id} AND type = 1 AND "user" = ${caller.user.id}
+      AND code_folded = ${fold(String(name))} AND archived IS NULL ORDER BY created DESC LIMIT 1`);
+    const id = existing?.id;
     if (id) {
-      const count = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM tasks WHERE job = ${id}`.execute(
-        context.store.db,
-      );
-      const next = Number(count.rows[0]?.n ?? 0);
+      const [count] = await context.store.rows<{ n: number }>(sql`SELECT COUNT(*) AS n FROM tasks WHERE job = ${id}`);
+      const next = Number(count?.n ?? 0);
       return {
         row: { id, status: 'waiting', finished: null },
         after: (db, job, now) =>
@@ -402,8 +400,8 @@ async function prepareDelivery(
 ): Promise<Prepared> {
   const { caller, store } = context;
   if (caller.user.role === 'employee') {
-    const access = await sql<{ ok: number }>`SELECT 1 AS ok WHERE ${volumeAccess(caller)}`.execute(store.db);
-    if (access.rows.length === 0) {
+    const access = await store.rows(sql`SELECT 1 AS ok WHERE ${volumeAccess(caller)}`);
+    if (access.length === 0) {
       throw new HttpError(
         403,
         `Permission denied: you need access to a volume before you may create ${spec.name === 'delivery' ? 'deliveries' : 'requests'}.`,
@@ -467,13 +465,12 @@ async function prepareAcl(context: EventContext, row: Row): Promise<Prepared> {
   const read = row.read === undefined ? 1 : row.read;
   const write = row.write === undefined ? 1 : row.write;
   if (read === 0 && write === 0) throw badRequest('An ACL must grant read, write or both.');
-  const existing = await sql<{ id: string }>`SELECT id FROM acls WHERE workspace = ${context.caller.workspace.id}
-    AND entity = ${`user:${user}`} AND target = ${`share:${share}`} AND archived IS NULL`.execute(context.store.db);
+  const [existing] = await context.store.rows<{ id: string }>(sql`SELECT id FROM acls
+    WHERE workspace = ${context.caller.workspace.id} AND entity = ${`user:${user}`} AND target = ${`share:${share}`}
+    AND archived IS NULL`);
   return {
     row: {
-      ...(existing.rows[0]
-        ? { id: existing.rows[0].id }
-        : { status: 'enabled', inactive: 0, acknowledged: 0, role: 'user' }),
+      ...(existing ? { id: existing.id } : { status: 'enabled', inactive: 0, acknowledged: 0, role: 'user' }),
       ...row,
       entity: `user:${user}`,
       target: `share:${share}`,

@@ -1,8 +1,8 @@
 import { JOB_TYPES } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
-import { sql } from 'kysely';
 import type { Caller } from '../auth/authenticate.js';
 import { HttpError } from '../http/errors.js';
+import { type Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 import { type Endpoint, type Location, PartyError, parseEndpoint, printEndpoint } from './parties.js';
 import { liveId } from './references.js';
@@ -116,7 +116,7 @@ async function resolveShare(store: Store, caller: Caller, location: Location, wh
       return { v: volume, s: volume };
     }
     case 'share': {
-      const type = location.shareType === 'share' ? sql`` : sql`AND type = ${location.shareType}`;
+      const type = location.shareType === 'share' ? sql.empty : sql`AND type = ${location.shareType}`;
       const id =
         location.shareType === 'volume' && location.share === '(default)'
           ? await defaultVolume(store, workspace)
@@ -130,9 +130,9 @@ async function resolveShare(store: Store, caller: Caller, location: Location, wh
   }
 }
 
-async function one(store: Store, query: ReturnType<typeof sql>): Promise<string | null> {
-  const result = await (query as ReturnType<typeof sql<{ id: string }>>).execute(store.db);
-  return (result.rows[0] as { id: string } | undefined)?.id ?? null;
+async function one(store: Store, query: Sql): Promise<string | null> {
+  const [row] = await store.rows<{ id: string }>(query);
+  return row?.id ?? null;
 }
 
 export function defaultVolume(store: Store, workspace: string): Promise<string | null> {

@@ -1,9 +1,9 @@
 import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
 import { closeMatches, compileWhere, type Dialect, parseExpression, postgres, sqlite } from 'accsyn-query';
-import { type RawBuilder, sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest } from '../http/errors.js';
 import { isId } from '../store/ids.js';
+import { Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 import { readable } from './access.js';
 import {
@@ -79,42 +79,41 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
   const { store, caller, envelope } = context;
   const options = findOptions(envelope.data);
   const attributes = chosenAttributes(spec, context, options.attributes);
-  const conditions: RawBuilder<unknown>[] = [
+  const conditions: Sql[] = [
     spec.family === 'workspace' ? sql`e.id = ${caller.workspace.id}` : sql`e.workspace = ${caller.workspace.id}`,
     readable(spec, caller),
   ];
   const subtype = SUBTYPE_COLUMN[spec.family];
-  if (subtype && spec.subtypes) conditions.push(sql`${sql.ref(`e.${subtype}`)} IN (${sql.join(spec.subtypes)})`);
+  if (subtype && spec.subtypes) conditions.push(sql`${sql.id(`e.${subtype}`)} IN (${sql.join(spec.subtypes)})`);
   if (envelope.id !== undefined) {
     // get_entity: by id, in every scope.
     conditions.push(sql`e.id = ${envelope.id}`);
   } else {
     conditions.push(...scope(spec, options, context.config.archiveAfterDays));
-    if (options.parent) conditions.push(sql`${sql.ref(`e.${parentColumn(spec)}`)} = ${options.parent}`);
+    if (options.parent) conditions.push(sql`${sql.id(`e.${parentColumn(spec)}`)} = ${options.parent}`);
     // find_one("User") with no condition is the caller's own profile, as the page promises.
     if (spec.name === 'user' && options.single && !envelope.query) conditions.push(sql`e.id = ${caller.user.id}`);
   }
   if (envelope.query) conditions.push(await where(context, spec, envelope.query));
-  const dialect = store.dialect;
-  const rows =
-    await sql<Row>`SELECT ${selectList(columnsRead(spec, attributes))} FROM ${sql.table(TABLES[spec.family])} e
+  const rows = await store.rows<Row>(sql`SELECT ${selectList(columnsRead(spec, attributes))}
+    FROM ${sql.id(TABLES[spec.family])} e
     WHERE ${sql.join(conditions, sql` AND `)}
     ORDER BY e.created, e.id
-    ${options.limit ? sql`LIMIT ${options.limit}` : dialect === 'sqlite' ? sql`LIMIT -1` : sql``}
-    ${options.skip ? sql`OFFSET ${options.skip}` : sql``}`.execute(store.db);
-  return present(context, spec, rows.rows, attributes);
+    ${options.limit ? sql`LIMIT ${options.limit}` : store.dialect === 'sqlite' ? sql`LIMIT -1` : sql.empty}
+    ${options.skip ? sql`OFFSET ${options.skip}` : sql.empty}`);
+  return present(context, spec, rows, attributes);
 }
 
-const selectLists = new WeakMap<readonly string[], string>();
+const selectLists = new WeakMap<readonly string[], Sql>();
 
 /** `e.<column>, ...`: attribute names, which are our own column names, quoted as both databases quote them. */
-function selectList(columns: readonly string[]): RawBuilder<unknown> {
-  let text = selectLists.get(columns);
-  if (text === undefined) {
-    text = columns.map((column) => `e."${column}"`).join(', ');
-    selectLists.set(columns, text);
+function selectList(columns: readonly string[]): Sql {
+  let list = selectLists.get(columns);
+  if (list === undefined) {
+    list = sql.raw(columns.map((column) => `e."${column}"`).join(', '));
+    selectLists.set(columns, list);
   }
-  return sql.raw(text);
+  return list;
 }
 
 /** The column that holds an entity's parent: a task's job, a job's queue or delivery, a share's volume. */
@@ -136,16 +135,16 @@ export function queryDialect(store: Store): Dialect {
 }
 
 /** The caller's query as SQL over the table aliased `e`, its references resolved. */
-async function where(context: EventContext, spec: EntityTypeSpec, query: string): Promise<RawBuilder<unknown>> {
+async function where(context: EventContext, spec: EntityTypeSpec, query: string): Promise<Sql> {
   const expression = await resolveReferences(context.store, context.caller, spec, parseExpression(query));
   const fragment = compileWhere(expression, querySchema(spec), queryDialect(context.store));
   // Unqualified columns here can only mean the table of the main query, `e`.
-  return sql(fragment.strings as unknown as TemplateStringsArray, ...fragment.values);
+  return new Sql(fragment.strings, fragment.values);
 }
 
 /** Which entities a plain find sees: active ones, widened by the flags (reference §2.2). */
-function scope(spec: EntityTypeSpec, options: FindOptions, archiveAfterDays: number): RawBuilder<unknown>[] {
-  const conditions: RawBuilder<unknown>[] = [];
+function scope(spec: EntityTypeSpec, options: FindOptions, archiveAfterDays: number): Sql[] {
+  const conditions: Sql[] = [];
   if (spec.family === 'job') {
     const cutoff = new Date(Date.now() - archiveAfterDays * 86_400_000).toISOString();
     if (!options.archived) conditions.push(sql`e.archived IS NULL AND (e.finished IS NULL OR e.finished >= ${cutoff})`);

@@ -1,6 +1,6 @@
 import type { AttributeSpec, EntityTypeSpec, Family } from 'accsyn-protocol';
-import { sql } from 'kysely';
 import type { EventContext } from '../events.js';
+import { type Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 import { type Row, TABLES, toWire } from './model.js';
 
@@ -144,18 +144,31 @@ async function lookUpNames(
       for (const row of rows) want(part.family, row[part.base]);
     }
   }
-  // One query for every family, so that a page costs one round trip whatever it refers to.
-  const lookups = [...wanted]
-    .filter(([family]) => TABLES[family] && family !== 'task' && family !== 'acl')
-    .map(([family, ids]) => {
-      const label = family === 'job' ? sql.ref('name') : sql.ref('code');
-      const inWorkspace = family === 'workspace' ? sql`id = ${workspace}` : sql`workspace = ${workspace}`;
-      return sql`SELECT id, ${label} AS label FROM ${sql.table(TABLES[family])}
-        WHERE id IN (${sql.join([...ids])}) AND ${inWorkspace}`;
-    });
+  // What the memo does not hold yet, in one query for every family: a page costs one round trip at most.
   const names: Names = new Map();
+  const version = store.version();
+  const keyOf = (family: Family, id: string) => `${workspace}/${family}/${id}`;
+  const lookups: Sql[] = [];
+  for (const [family, ids] of wanted) {
+    if (!TABLES[family] || family === 'task' || family === 'acl') continue;
+    const missing: string[] = [];
+    for (const id of ids) {
+      const label = version === undefined ? undefined : store.labels.get(version, keyOf(family, id));
+      if (label === undefined) missing.push(id);
+      else if (label !== null) names.set(id, label);
+    }
+    if (missing.length === 0) continue;
+    const label = family === 'job' ? sql.id('name') : sql.id('code');
+    const inWorkspace = family === 'workspace' ? sql`id = ${workspace}` : sql`workspace = ${workspace}`;
+    lookups.push(sql`SELECT ${family} AS family, id, ${label} AS label FROM ${sql.id(TABLES[family])}
+      WHERE id IN (${sql.join(missing)}) AND ${inWorkspace}`);
+    if (version !== undefined) for (const id of missing) store.labels.set(version, keyOf(family, id), null);
+  }
   if (lookups.length === 0) return names;
-  const found = await sql<{ id: string; label: string }>`${sql.join(lookups, sql` UNION ALL `)}`.execute(store.db);
-  for (const row of found.rows) names.set(row.id, row.label);
+  const found = await store.rows<{ family: Family; id: string; label: string }>(sql.join(lookups, sql` UNION ALL `));
+  for (const row of found) {
+    names.set(row.id, row.label);
+    if (version !== undefined) store.labels.set(version, keyOf(row.family, row.id), row.label);
+  }
   return names;
 }

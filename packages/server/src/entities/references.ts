@@ -1,8 +1,8 @@
 import type { EntityTypeSpec, Family } from 'accsyn-protocol';
 import { type Comparison, type Expression, fold, type Value } from 'accsyn-query';
-import { sql } from 'kysely';
 import type { Caller } from '../auth/authenticate.js';
 import { isId } from '../store/ids.js';
+import { sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 import { TABLES } from './model.js';
 
@@ -21,10 +21,10 @@ export async function idsByCode(store: Store, workspace: string, families: reado
   for (const family of families) {
     if (family === 'task') continue;
     const table = TABLES[family];
-    const rows = await sql<{ id: string }>`SELECT id FROM ${sql.table(table)}
+    const rows = await store.rows<{ id: string }>(sql`SELECT id FROM ${sql.id(table)}
       WHERE ${family === 'workspace' ? sql`id` : sql`workspace`} = ${workspace} AND code_folded = ${fold(code)}
-      ${family === 'workspace' ? sql`` : sql`AND archived IS NULL`}`.execute(store.db);
-    for (const row of rows.rows) found.push({ family, id: row.id });
+      ${family === 'workspace' ? sql.empty : sql`AND archived IS NULL`}`);
+    for (const row of rows) found.push({ family, id: row.id });
   }
   return found;
 }
@@ -41,12 +41,12 @@ export async function liveId(
   workspace: string,
   family: CodedFamily,
   value: string,
-  narrower = sql``,
+  narrower = sql.empty,
 ): Promise<string | undefined> {
-  const found = await sql<{ id: string }>`SELECT id FROM ${sql.table(TABLES[family])}
+  const [found] = await store.rows<{ id: string }>(sql`SELECT id FROM ${sql.id(TABLES[family])}
     WHERE workspace = ${workspace} AND archived IS NULL ${narrower}
-    AND (id = ${value} OR code_folded = ${fold(value)}) LIMIT 1`.execute(store.db);
-  return found.rows[0]?.id;
+    AND (id = ${value} OR code_folded = ${fold(value)}) LIMIT 1`);
+  return found?.id;
 }
 
 /** What a value compared with a reference can stand for; the value itself when it names nothing. */
@@ -59,10 +59,9 @@ async function candidates(store: Store, caller: Caller, text: string, families: 
   const ids = found.map(({ family, id }) => (asParty ? `${family}:${id}` : id));
   if (asParty && found.some(({ family }) => family === 'site')) {
     // The main site also stands for the workspace party, which is what a transfer with no party stores.
-    const main = await sql<{ main: number }>`SELECT main FROM sites WHERE id IN (${sql.join(
-      found.filter(({ family }) => family === 'site').map(({ id }) => id),
-    )})`.execute(store.db);
-    if (main.rows.some((row) => row.main === 1)) ids.push(`workspace:${caller.workspace.id}`);
+    const sites = found.filter(({ family }) => family === 'site').map(({ id }) => id);
+    const main = await store.rows<{ main: number }>(sql`SELECT main FROM sites WHERE id IN (${sql.join(sites)})`);
+    if (main.some((row) => row.main === 1)) ids.push(`workspace:${caller.workspace.id}`);
   }
   return ids.length > 0 ? ids : [text];
 }

@@ -1,10 +1,11 @@
 import { type EntityTypeSpec, JOB_TYPES } from 'accsyn-protocol';
 import { closeMatches } from 'accsyn-query';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { isId } from '../store/ids.js';
-import type { Tables } from '../store/tables.js';
+import { sql } from '../store/sql.js';
+import type { Role, Tables } from '../store/tables.js';
 import { checkOwnership, checkRole, readable } from './access.js';
 import { type Row, readableAttributes, SUBTYPE_COLUMN, TABLES, toColumn, typeNamed } from './model.js';
 import { present } from './present.js';
@@ -81,37 +82,35 @@ export async function visibleRow(context: EventContext, spec: EntityTypeSpec, id
   }
   const { caller } = context;
   const subtype = SUBTYPE_COLUMN[spec.family];
-  const row = await sql<Row>`SELECT e.* FROM ${sql.table(TABLES[spec.family])} e WHERE e.id = ${id}
-    AND ${spec.family === 'workspace' ? sql`e.id` : sql`e.workspace`} = ${caller.workspace.id}
+  const [row] = await context.store.rows<Row>(sql`SELECT e.* FROM ${sql.id(TABLES[spec.family])} e
+    WHERE e.id = ${id} AND ${spec.family === 'workspace' ? sql`e.id` : sql`e.workspace`} = ${caller.workspace.id}
     AND ${readable(spec, caller)}
-    ${subtype && spec.subtypes ? sql`AND ${sql.ref(`e.${subtype}`)} IN (${sql.join(spec.subtypes)})` : sql``}`
-    .execute(context.store.db)
-    .then((result) => result.rows[0]);
+    ${subtype && spec.subtypes ? sql`AND ${sql.id(`e.${subtype}`)} IN (${sql.join(spec.subtypes)})` : sql.empty}`);
   if (!row) throw new HttpError(404, `There is no ${spec.name} ${id}, or you may not see it.`);
   return row;
 }
 
 export function checkWrite(context: EventContext, spec: EntityTypeSpec, row: Row): Promise<void> {
-  const db = context.store.db;
+  const store = context.store;
   return checkOwnership(spec, context.caller, row, {
     roleOf: async (userId) =>
-      (await db.selectFrom('users').select('role').where('id', '=', userId).executeTakeFirst())?.role,
+      (await store.rows<{ role: Role }>(sql`SELECT role FROM users WHERE id = ${userId}`))[0]?.role,
     shareOf: async (shareId) =>
       (
-        await sql<{ type: string; user: string | null }>`SELECT type, "user" FROM shares WHERE id = ${shareId}`.execute(
-          db,
+        await store.rows<{ type: string; user: string | null }>(
+          sql`SELECT type, "user" FROM shares WHERE id = ${shareId}`,
         )
-      ).rows[0],
+      )[0],
   });
 }
 
 /** A job the caller can see, whatever its type: a transfer, a delivery, a request or a queue. */
 export async function visibleJob(context: EventContext, id: unknown): Promise<{ spec: EntityTypeSpec; row: Row }> {
-  const found =
+  const [found] =
     typeof id === 'string'
-      ? await sql<{ type: number }>`SELECT type FROM jobs WHERE id = ${id}`.execute(context.store.db)
-      : undefined;
-  const name = Object.entries(JOB_TYPES).find(([, type]) => type === found?.rows[0]?.type)?.[0] ?? 'transfer';
+      ? await context.store.rows<{ type: number }>(sql`SELECT type FROM jobs WHERE id = ${id}`)
+      : [];
+  const name = Object.entries(JOB_TYPES).find(([, type]) => type === found?.type)?.[0] ?? 'transfer';
   const spec = typeNamed(name);
   return { spec, row: await visibleRow(context, spec, id) };
 }
@@ -141,10 +140,8 @@ export function uniqueViolation(error: unknown, spec: EntityTypeSpec, row: Row):
 }
 
 export async function presentOne(context: EventContext, spec: EntityTypeSpec, id: string): Promise<Row[]> {
-  const row = await sql<Row>`SELECT * FROM ${sql.table(TABLES[spec.family])} WHERE id = ${id}`.execute(
-    context.store.db,
-  );
-  return present(context, spec, row.rows, readableAttributes(spec, context.caller.user.role));
+  const rows = await context.store.rows<Row>(sql`SELECT * FROM ${sql.id(TABLES[spec.family])} WHERE id = ${id}`);
+  return present(context, spec, rows, readableAttributes(spec, context.caller.user.role));
 }
 
 /** The job whose tasks a call changes: the caller must see it and may edit it. */

@@ -2,23 +2,71 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fold, registerSqliteFunctions } from 'accsyn-query';
 import Database from 'better-sqlite3';
-import { Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+import { CompiledQuery, Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+import { Memo } from './memo.js';
 import { migrate } from './migrations.js';
-import { prepared } from './prepared.js';
+import { type Sql, sql } from './sql.js';
 import type { ApiKeyRow, SessionRow, Tables, UserRow, WorkspaceRow } from './tables.js';
+
+/** SQLite's connection, for the queries that run on it directly (see `Store.rows`). */
+interface DirectSqlite {
+  inTransaction(): boolean;
+  all(text: string, values: readonly unknown[]): unknown[];
+  /** Changes whenever a transaction commits, on this connection or another. */
+  version(): string;
+}
+
+const questionMark = () => '?';
+const dollarNumber = (index: number) => `$${index}`;
+
+/** The session lookup's row: the user's columns, and the session's, key's and workspace's under other names. */
+type SessionLookup = UserRow & {
+  session_api_key: string;
+  session_created: string;
+  key_hash: string;
+  key_expires: string | null;
+  workspace_code: string;
+  workspace_code_folded: string;
+  workspace_name: string;
+  workspace_created: string;
+  workspace_modified: string;
+};
 
 /**
  * The server's data. Everything above this class speaks kysely, so PostgreSQL can stand behind the same code;
  * what is SQLite's alone (the file, its pragmas, our SQL functions) stays in `openSqlite`.
  */
 export class Store {
-  /** The session lookup that authenticates every event, compiled once (see `session`). */
-  #sessionQuery: ReturnType<Store['compileSessionQuery']> | undefined;
+  readonly #sessions = new Memo<SessionFound>(10_000);
+  /** The labels of referenced entities, by workspace and id, as `_hr` attributes show them (see `present`). */
+  readonly labels = new Memo<string | null>(100_000);
 
   constructor(
     readonly db: Kysely<Tables>,
     readonly dialect: 'sqlite' | 'postgres',
+    private readonly direct?: DirectSqlite,
   ) {}
+
+  /**
+   * The rows a query answers, as objects. On SQLite outside a transaction the statement runs at once, without
+   * kysely in between; inside one, and on PostgreSQL, through kysely's connection, which waits its turn.
+   */
+  async rows<R = Record<string, unknown>>(query: Sql): Promise<R[]> {
+    if (this.direct && !this.direct.inTransaction() && !this.db.isTransaction) {
+      return this.direct.all(query.text(questionMark), query.values) as R[];
+    }
+    const text = query.text(this.dialect === 'sqlite' ? questionMark : dollarNumber);
+    return (await this.db.executeQuery<R>(CompiledQuery.raw(text, [...query.values]))).rows;
+  }
+
+  /**
+   * The database's version, for memos of what was read from it (`Memo`): on SQLite, outside a transaction, where
+   * the one connection sees every commit. Undefined where a memo cannot know of every change: inside a transaction,
+   * and on PostgreSQL, where other nodes write too.
+   */
+  version(): string | undefined {
+    return this.direct && !this.direct.inTransaction() && !this.db.isTransaction ? this.direct.version() : undefined;
+  }
 
   async close(): Promise<void> {
     await this.db.destroy();
@@ -86,65 +134,65 @@ export class Store {
     await this.db.insertInto('sessions').values(row).execute();
   }
 
-  /** The session lookup with stand-ins for its values, compiled once per store. */
-  private compileSessionQuery() {
-    return prepared(this.db, (p: { id: string; now: string }) =>
-      this.db
-        .selectFrom('sessions')
-        .innerJoin('users', 'users.id', 'sessions.user')
-        .innerJoin('api_keys', 'api_keys.id', 'sessions.api_key')
-        .innerJoin('workspaces', 'workspaces.id', 'sessions.workspace')
-        .where('sessions.id', '=', p.id)
-        .where('api_keys.revoked', 'is', null)
-        .where((eb) => eb.or([eb('api_keys.expires', 'is', null), eb('api_keys.expires', '>', p.now)]))
-        .select([
-          'sessions.api_key as session_api_key',
-          'sessions.created as session_created',
-          'api_keys.hash as key_hash',
-          'workspaces.code as workspace_code',
-          'workspaces.code_folded as workspace_code_folded',
-          'workspaces.name as workspace_name',
-          'workspaces.created as workspace_created',
-          'workspaces.modified as workspace_modified',
-        ])
-        .selectAll('users'),
-    );
+  /**
+   * A session with its workspace, its user and its key's hash, when the session exists and its key is still live:
+   * read again after any change to the database, so that a revoked key or a deleted session stops working at once.
+   */
+  async session(id: string, now: string): Promise<SessionFound | undefined> {
+    const version = this.version();
+    let found = version === undefined ? undefined : this.#sessions.get(version, id);
+    if (!found) {
+      const [row] = await this.rows<SessionLookup>(sql`SELECT s.api_key AS session_api_key,
+        s.created AS session_created, k.hash AS key_hash, k.expires AS key_expires, w.code AS workspace_code,
+        w.code_folded AS workspace_code_folded, w.name AS workspace_name, w.created AS workspace_created,
+        w.modified AS workspace_modified, u.*
+        FROM sessions s JOIN users u ON u.id = s."user" JOIN api_keys k ON k.id = s.api_key
+        JOIN workspaces w ON w.id = s.workspace
+        WHERE s.id = ${id} AND k.revoked IS NULL`);
+      if (!row) return undefined;
+      found = sessionFound(id, row);
+      if (version !== undefined) this.#sessions.set(version, id, found);
+    }
+    // Time passes without the database changing: an expiry is checked on every call.
+    return found.keyExpires === null || found.keyExpires > now ? found : undefined;
   }
+}
 
-  /** A session with its workspace, its user and its key's hash, when the session exists and its key is still live. */
-  async session(
-    id: string,
-    now: string,
-  ): Promise<{ session: SessionRow; workspace: WorkspaceRow; user: UserRow; keyHash: string } | undefined> {
-    // Read on every event, never cached: a revoked key or a deleted session stops working at once, on every node.
-    this.#sessionQuery ??= this.compileSessionQuery();
-    const [row] = await this.#sessionQuery({ id, now });
-    if (!row) return undefined;
-    const {
-      session_api_key,
-      session_created,
-      key_hash,
-      workspace_code,
-      workspace_code_folded,
-      workspace_name,
-      workspace_created,
-      workspace_modified,
-      ...user
-    } = row;
-    return {
-      session: { id, workspace: user.workspace, user: user.id, api_key: session_api_key, created: session_created },
-      workspace: {
-        id: user.workspace,
-        code: workspace_code,
-        code_folded: workspace_code_folded,
-        name: workspace_name,
-        created: workspace_created,
-        modified: workspace_modified,
-      },
-      user,
-      keyHash: key_hash,
-    };
-  }
+export interface SessionFound {
+  readonly session: SessionRow;
+  readonly workspace: WorkspaceRow;
+  readonly user: UserRow;
+  readonly keyHash: string;
+  readonly keyExpires: string | null;
+}
+
+function sessionFound(id: string, row: SessionLookup): SessionFound {
+  const {
+    session_api_key,
+    session_created,
+    key_hash,
+    key_expires,
+    workspace_code,
+    workspace_code_folded,
+    workspace_name,
+    workspace_created,
+    workspace_modified,
+    ...user
+  } = row;
+  return {
+    session: { id, workspace: user.workspace, user: user.id, api_key: session_api_key, created: session_created },
+    workspace: {
+      id: user.workspace,
+      code: workspace_code,
+      code_folded: workspace_code_folded,
+      name: workspace_name,
+      created: workspace_created,
+      modified: workspace_modified,
+    },
+    user,
+    keyHash: key_hash,
+    keyExpires: key_expires,
+  };
 }
 
 /**
@@ -177,23 +225,36 @@ function withStatementCache(database: Database.Database, size = 500): SqliteData
  */
 function withObjectRows(statement: Database.Statement): SqliteStatement {
   if (!statement.reader) return statement;
-  let names = statement.columns().map((column) => column.name);
-  const objectOf = (values: unknown[]) => {
+  let width = -1;
+  let objectOf: (values: unknown[]) => Record<string, unknown> = () => ({});
+  const rowsOf = (rows: unknown[][]) => {
     // SQLite prepares a statement again when the schema changes, and `*` may then stand for other columns.
-    if (values.length !== names.length) names = statement.columns().map((column) => column.name);
-    const row: Record<string, unknown> = {};
-    for (let i = 0; i < names.length; i++) row[names[i] as string] = values[i];
-    return row;
+    if (rows.length > 0 && rows[0]?.length !== width) {
+      const names = statement.columns().map((column) => column.name);
+      width = names.length;
+      objectOf = rowMaker(names);
+    }
+    return rows.map(objectOf);
   };
   statement.raw(true);
   return {
     reader: true,
-    all: (parameters) => (statement.all(parameters) as unknown[][]).map(objectOf),
+    all: (parameters) => rowsOf(statement.all(parameters) as unknown[][]),
     run: (parameters) => statement.run(parameters),
     *iterate(parameters) {
-      for (const values of statement.iterate(parameters)) yield objectOf(values as unknown[]);
+      for (const values of statement.iterate(parameters)) yield* rowsOf([values as unknown[]]);
     },
   };
+}
+
+/**
+ * A function that makes the object of a row from its values: an object literal with the columns' names, so that
+ * every row of a statement has one shape (five times faster to build than key by key). Each name is a computed key
+ * quoted as a JSON string: whatever a column is called, it can only ever be an own property's name.
+ */
+function rowMaker(names: readonly string[]): (values: unknown[]) => Record<string, unknown> {
+  const fields = names.map((name, i) => `[${JSON.stringify(name)}]: v[${i}]`);
+  return new Function('v', `return { ${fields.join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
 }
 
 /** Opens (creating if needed) a SQLite database file and brings its schema up to date. */
@@ -207,7 +268,14 @@ export async function openSqlite(file: string): Promise<Store> {
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   registerSqliteFunctions(database);
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+  const statements = withStatementCache(database);
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: statements }) });
   await migrate(db as Kysely<unknown>);
-  return new Store(db, 'sqlite');
+  // data_version moves when another connection commits, total_changes() when this one writes.
+  const version = database.prepare('SELECT data_version, total_changes() FROM pragma_data_version').raw(true);
+  return new Store(db, 'sqlite', {
+    inTransaction: () => database.inTransaction,
+    all: (text, values) => statements.prepare(text).all(values),
+    version: () => (version.get() as number[]).join('/'),
+  });
 }
