@@ -198,18 +198,24 @@ function sessionFound(id: string, row: SessionLookup): SessionFound {
 /**
  * The database with its prepared statements kept by SQL text: kysely prepares every query it runs, and preparing
  * costs more than running the small queries an API call makes. Statements are reusable because better-sqlite3
- * runs each to completion before the next; the cache is bounded, oldest out first.
+ * runs each to completion before the next; the cache is bounded, oldest out first. `writes` counts the runs of
+ * statements that may write.
  */
-function withStatementCache(database: Database.Database, size = 500): SqliteDatabase {
+function withStatementCache(database: Database.Database, size = 500): SqliteDatabase & { writes(): number } {
   const statements = new Map<string, SqliteStatement>();
+  let writes = 0;
+  const wrote = () => {
+    writes++;
+  };
   return {
+    writes: () => writes,
     close: () => database.close(),
     prepare(text: string) {
       let statement = statements.get(text);
       if (statement) {
         statements.delete(text);
       } else {
-        statement = withObjectRows(database.prepare(text));
+        statement = withObjectRows(database.prepare(text), wrote);
         if (statements.size >= size) statements.delete(statements.keys().next().value as string);
       }
       statements.set(text, statement);
@@ -223,7 +229,25 @@ function withStatementCache(database: Database.Database, size = 500): SqliteData
  * objects cost twice as much (each key is looked up anew for every row), and a page of entities is thousands of
  * values. The objects are the same: keys in column order, a later column of the same name winning.
  */
-function withObjectRows(statement: Database.Statement): SqliteStatement {
+function withObjectRows(statement: Database.Statement, wrote: () => void): SqliteStatement {
+  if (!statement.readonly) {
+    // Writes, and reads that write (INSERT ... RETURNING): counted as they run.
+    return {
+      reader: statement.reader,
+      all(parameters) {
+        wrote();
+        return statement.all(parameters);
+      },
+      run(parameters) {
+        wrote();
+        return statement.run(parameters);
+      },
+      iterate(parameters) {
+        wrote();
+        return statement.iterate(parameters);
+      },
+    };
+  }
   if (!statement.reader) return statement;
   let width = -1;
   let objectOf: (values: unknown[]) => Record<string, unknown> = () => ({});
@@ -271,11 +295,11 @@ export async function openSqlite(file: string): Promise<Store> {
   const statements = withStatementCache(database);
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: statements }) });
   await migrate(db as Kysely<unknown>);
-  // data_version moves when another connection commits, total_changes() when this one writes.
-  const version = database.prepare('SELECT data_version, total_changes() FROM pragma_data_version').raw(true);
+  // data_version moves when another connection commits; the count of writes, when this one may have.
+  const dataVersion = database.prepare('PRAGMA data_version').pluck();
   return new Store(db, 'sqlite', {
     inTransaction: () => database.inTransaction,
     all: (text, values) => statements.prepare(text).all(values),
-    version: () => (version.get() as number[]).join('/'),
+    version: () => `${dataVersion.get()}/${statements.writes()}`,
   });
 }
