@@ -27,20 +27,24 @@ export function sql(strings: readonly string[], ...parts: readonly unknown[]): S
   const texts = [strings[0] as string];
   const values: unknown[] = [];
   parts.forEach((part, i) => {
-    const next = strings[i + 1] as string;
-    if (part instanceof Sql) {
-      texts[texts.length - 1] += part.strings[0] as string;
-      for (let j = 0; j < part.values.length; j++) {
-        values.push(part.values[j]);
-        texts.push(part.strings[j + 1] as string);
-      }
-      texts[texts.length - 1] += next;
-    } else {
-      values.push(part);
-      texts.push(next);
-    }
+    append(texts, values, part);
+    texts[texts.length - 1] += strings[i + 1] as string;
   });
   return new Sql(texts, values);
+}
+
+/** Adds a value, or a `Sql` spliced in, at the end of `texts` and `values`. */
+function append(texts: string[], values: unknown[], part: unknown): void {
+  if (!(part instanceof Sql)) {
+    values.push(part);
+    texts.push('');
+    return;
+  }
+  texts[texts.length - 1] += part.strings[0] as string;
+  for (let i = 0; i < part.values.length; i++) {
+    values.push(part.values[i]);
+    texts.push(part.strings[i + 1] as string);
+  }
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -58,8 +62,13 @@ sql.id = (name: string): Sql => {
 /** The parts one after the other, `separator` between them; values among them become placeholders. */
 sql.join = (parts: readonly unknown[], separator: Sql = sql.raw(', ')): Sql => {
   if (parts.length === 0) throw new Error('sql.join of nothing: SQL has no empty list');
-  const interleaved = parts.flatMap((part, i) => (i === 0 ? [part] : [separator, part]));
-  return sql(['', ...interleaved.map(() => '')], ...interleaved);
+  const texts = [''];
+  const values: unknown[] = [];
+  parts.forEach((part, i) => {
+    if (i > 0) append(texts, values, separator);
+    append(texts, values, part);
+  });
+  return new Sql(texts, values);
 };
 
 /** Nothing: for a condition that is left out. */
