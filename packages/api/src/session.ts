@@ -212,6 +212,9 @@ export class Session {
     const type = normalType(entityType);
     if (type === 'task' && !('tasks' in payload)) payload = { tasks: payload };
     if (options.allowDuplicates !== undefined) payload = { ...payload, allow_duplicates: options.allowDuplicates };
+    if (options.replaceDuplicates !== undefined) {
+      payload = { ...payload, replace_duplicates: options.replaceDuplicates };
+    }
     if (options.entityId !== undefined) checkId(options.entityId, 'entityId');
     const answer = await this.event({
       method: 'POST',
@@ -493,7 +496,13 @@ export class Session {
 export interface CreateOptions extends CallOptions {
   /** The parent: a job's id for new tasks. */
   readonly entityId?: string;
+  /**
+   * A new task with the same source and destination as one of the job's retries that one (the default); `false`
+   * refuses the call instead.
+   */
   readonly allowDuplicates?: boolean;
+  /** `true`: a new task takes the place of the job's task with the same source and destination, under its uri. */
+  readonly replaceDuplicates?: boolean;
 }
 
 interface Call {

@@ -15,6 +15,7 @@ import {
   ServerError,
   Session,
   type SessionOptions,
+  type Task,
   TimeoutError,
   type Transfer,
 } from '../src/index.js';
@@ -127,6 +128,15 @@ describe('writing', () => {
     expect(tasks).toHaveLength(1);
     const changed = await session.updateMany('task', transfer.id, [{ uri: '0', status: 'onhold' }]);
     expect(changed[0]?.status).toBe('onhold');
+    const ends = { source: 'plates/a.exr', destination: 'lisa@example.com:/in/' };
+    const retried = await session.create('task', ends, { entityId: transfer.id });
+    expect(retried).toMatchObject({ id: tasks[0]?.id, status: 'queued' });
+    const replaced = await session.create('task', ends, { entityId: transfer.id, replaceDuplicates: true });
+    expect(replaced).toMatchObject({ uri: '0', status: 'queued' });
+    expect((replaced as Task).id).not.toBe(tasks[0]?.id);
+    await expect(session.create('task', ends, { entityId: transfer.id, allowDuplicates: false })).rejects.toThrow(
+      'Task 0 of this job has the same source and destination already.',
+    );
     const lisa = await session.findOne('User WHERE code=lisa@example.com');
     expect(await session.deactivateOne('User', lisa?.id as string)).toBe(true);
     expect(await session.findOne('User WHERE code=lisa@example.com')).toBeNull();

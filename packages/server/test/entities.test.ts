@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.js';
 import { addUser, RawSession } from './support/session.js';
+import { sleep } from './support/wait.js';
 
 type Entity = Record<string, unknown>;
 
@@ -207,6 +208,44 @@ describe('tasks', () => {
     expect(held).toMatchObject({ uri: '1', status: 'onhold' });
     const bad = await admin.call('PUT', 'task/edit', [{ uri: '1', source: {} }], { id });
     expect(bad.json.message).toBe('task.source cannot be changed.');
+  });
+
+  it('replaces a duplicate task when asked, refuses one when asked, and treats an appended transfer alike', async () => {
+    const ends = { source: 'b/one.mov', destination: 'lisa@example.com:/in/one.mov' };
+    const [job] = await admin.result<Entity[]>(admin.create('transfer', { ...ends, name: 'dailies' }));
+    const id = job?.id as string;
+    const [first] = await admin.result<Entity[]>(admin.find('Task', { parent: id }));
+    const [replaced] = await admin.result<Entity[]>(
+      admin.create('task', { tasks: [ends], replace_duplicates: true }, id),
+    );
+    expect(replaced).toMatchObject({ uri: '0', status: 'queued' });
+    expect(replaced?.id).not.toBe(first?.id);
+    expect((await admin.result<Entity[]>(admin.find('Task', { parent: id }))).map((t) => t.id)).toEqual([replaced?.id]);
+
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ allow_duplicates: false }, 'Task 0 of this job has the same source and destination already.'],
+      [
+        { allow_duplicates: false, replace_duplicates: true },
+        'allow_duplicates: false refuses duplicate tasks, replace_duplicates: true replaces them; give one.',
+      ],
+      [{ replace_duplicates: 'yes' }, 'replace_duplicates must be true or false, not "yes".'],
+    ];
+    for (const [options, message] of refusals) {
+      const refused = await admin.create('task', { tasks: [ends], ...options }, id);
+      expect([refused.status, refused.json.message]).toEqual([400, message]);
+    }
+
+    // append: the transfer named dailies takes the new task and retries the one it has already.
+    const two = { source: 'b/two.mov', destination: 'lisa@example.com:/in/two.mov' };
+    const [appended] = await admin.result<Entity[]>(
+      admin.create('transfer', { name: 'dailies', append: true, tasks: [ends, two] }),
+    );
+    expect(appended?.id).toBe(id);
+    const tasks = await admin.result<Entity[]>(admin.find('Task', { parent: id }));
+    expect(tasks.map((t) => [t.id === replaced?.id, t.uri])).toEqual([
+      [true, '0'],
+      [false, '1'],
+    ]);
   });
 });
 
@@ -446,6 +485,8 @@ describe('archiving', () => {
         session.create('transfer', { source: 'a.mov', destination: 'b.mov' }),
       );
       await session.result(session.update('transfer', job?.id as string, { status: 'done' }));
+      // Older than 0 days means finished before the find's millisecond: let the clock move on.
+      await sleep(5);
       expect(await session.result(session.find(`Transfer WHERE id=${job?.id}`, { finished: true }))).toEqual([]);
       expect(
         await session.result<Entity[]>(session.find(`Transfer WHERE id=${job?.id}`, { archived: true })),

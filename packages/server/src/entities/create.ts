@@ -5,6 +5,8 @@ import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { newId } from '../store/ids.js';
 import { sql } from '../store/sql.js';
+import type { Store } from '../store/store.js';
+import type { TaskRow } from '../store/tables.js';
 import { capitalise, checkRole, volumeAccess } from './access.js';
 import { defaultQueue, defaultVolume, type ResolvedEndpoint, resolveEndpoint } from './endpoints.js';
 import {
@@ -337,8 +339,88 @@ async function insertTasks(db: Db, workspace: string, job: string, specs: readon
     .execute();
 }
 
+function tasksOf(store: Store, job: string): Promise<TaskRow[]> {
+  return store.db.selectFrom('tasks').selectAll().where('job', '=', job).execute();
+}
+
+/** New tasks set against a job's existing ones: which to add, which to retry, which to replace, and the uris answered. */
+interface MergedTasks {
+  readonly added: readonly TaskSpec[];
+  readonly retried: readonly string[];
+  readonly replaced: readonly string[];
+  readonly uris: readonly string[];
+}
+
+/**
+ * A new task with the same source and destination as one of the job's tasks is not added twice (reference §3.4):
+ * the existing task is retried, unless `allow_duplicates` is false, which refuses the call, or
+ * `replace_duplicates` is true, which puts a new task (a new id, all afresh) in its place under the same uri.
+ */
+function mergeTasks(
+  existing: readonly TaskRow[],
+  specs: readonly TaskSpec[],
+  data: Record<string, unknown>,
+): MergedTasks {
+  const { allow, replace } = duplicateOptions(data);
+  const merged = { added: [] as TaskSpec[], retried: [] as string[], replaced: [] as string[], uris: [] as string[] };
+  for (const task of specs) {
+    const same = existing.find(
+      (t) => t.source === JSON.stringify(task.source.end) && t.destination === JSON.stringify(task.destination.end),
+    );
+    if (same && allow === false) {
+      throw badRequest(`Task ${same.uri} of this job has the same source and destination already.`);
+    }
+    if (same && replace) {
+      merged.replaced.push(same.id);
+      merged.added.push({ ...task, uri: same.uri });
+      merged.uris.push(same.uri);
+    } else if (same) {
+      merged.retried.push(same.id);
+      merged.uris.push(same.uri);
+    } else {
+      const uri = String(existing.length + merged.added.length - merged.replaced.length);
+      merged.added.push({ ...task, uri });
+      merged.uris.push(uri);
+    }
+  }
+  return merged;
+}
+
+/** What a create payload says of duplicate tasks; checked on every create that takes tasks. */
+function duplicateOptions(data: Record<string, unknown>) {
+  const allow = optionalFlag(data, 'allow_duplicates');
+  const replace = optionalFlag(data, 'replace_duplicates');
+  if (allow === false && replace === true) {
+    throw badRequest(
+      'allow_duplicates: false refuses duplicate tasks, replace_duplicates: true replaces them; give one.',
+    );
+  }
+  return { allow, replace };
+}
+
+/** A true/false option of a create payload, undefined when left out. */
+function optionalFlag(data: Record<string, unknown>, name: string): boolean | undefined {
+  const value = data[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw badRequest(`${name} must be true or false, not ${JSON.stringify(value)}.`);
+  return value;
+}
+
+async function writeTasks(db: Db, workspace: string, job: string, merged: MergedTasks, now: string) {
+  if (merged.retried.length > 0) {
+    await db
+      .updateTable('tasks')
+      .set({ status: 'queued', modified: now, finished: null })
+      .where('id', 'in', merged.retried)
+      .execute();
+  }
+  if (merged.replaced.length > 0) await db.deleteFrom('tasks').where('id', 'in', merged.replaced).execute();
+  await insertTasks(db, workspace, job, merged.added, now);
+}
+
 async function prepareTransfer(context: EventContext, data: Record<string, unknown>, row: Row): Promise<Prepared> {
   const { caller } = context;
+  duplicateOptions(data);
   const specs = await taskSpecs(context, data.tasks, { source: data.source, destination: data.destination }, 0);
   if (specs.length === 0) throw badRequest('A new transfer needs a source and a destination, or tasks.');
   const first = specs[0] as TaskSpec;
@@ -352,18 +434,10 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
       AND code_folded = ${fold(String(name))} AND archived IS NULL ORDER BY created DESC LIMIT 1`);
     const id = existing?.id;
     if (id) {
-      const [count] = await context.store.rows<{ n: number }>(sql`SELECT COUNT(*) AS n FROM tasks WHERE job = ${id}`);
-      const next = Number(count?.n ?? 0);
+      const merged = mergeTasks(await tasksOf(context.store, id), specs, data);
       return {
         row: { id, status: 'waiting', finished: null },
-        after: (db, job, now) =>
-          insertTasks(
-            db,
-            caller.workspace.id,
-            job,
-            specs.map((t, i) => ({ ...t, uri: String(next + i) })),
-            now,
-          ),
+        after: (db, job, now) => writeTasks(db, caller.workspace.id, job, merged, now),
       };
     }
   }
@@ -503,34 +577,12 @@ async function addTasks(context: EventContext): Promise<Row[]> {
   const { caller, store, envelope } = context;
   const job = await writableJob(context, envelope.id);
   const data = objectOf(envelope.data, 'task/create');
-  const existing = await store.db
-    .selectFrom('tasks')
-    .selectAll()
-    .where('job', '=', job.id as string)
-    .execute();
+  const existing = await tasksOf(store, job.id as string);
   const specs = await taskSpecs(context, data.tasks ?? data, {}, existing.length);
+  const merged = mergeTasks(existing, specs, data);
   const now = new Date().toISOString();
-  const retried: string[] = [];
-  const added: TaskSpec[] = [];
-  for (const task of specs) {
-    const same = existing.find(
-      (t) => t.source === JSON.stringify(task.source.end) && t.destination === JSON.stringify(task.destination.end),
-    );
-    if (same && data.allow_duplicates === false) {
-      throw badRequest(`Task ${same.uri} of this job has the same source and destination already.`);
-    }
-    if (same) retried.push(same.id);
-    else added.push({ ...task, uri: String(existing.length + added.length) });
-  }
   await inTransaction(store, async (trx) => {
-    if (retried.length > 0) {
-      await trx
-        .updateTable('tasks')
-        .set({ status: 'queued', modified: now, finished: null })
-        .where('id', 'in', retried)
-        .execute();
-    }
-    await insertTasks(trx, caller.workspace.id, job.id as string, added, now);
+    await writeTasks(trx, caller.workspace.id, job.id as string, merged, now);
     await updateRow(trx, 'jobs', job.id as string, {
       status: 'waiting',
       finished: null,
@@ -538,12 +590,11 @@ async function addTasks(context: EventContext): Promise<Row[]> {
       modifier: caller.user.id,
     });
   });
-  const uris = [...retried.map((id) => existing.find((t) => t.id === id)?.uri), ...added.map((t) => t.uri)];
   const rows = await store.db
     .selectFrom('tasks')
     .selectAll()
     .where('job', '=', job.id as string)
-    .where('uri', 'in', uris as string[])
+    .where('uri', 'in', merged.uris)
     .orderBy('uri')
     .execute();
   const spec = typeNamed('task');

@@ -21,10 +21,10 @@ export type Db = Kysely<Tables>;
 
 /** Keys a create payload may carry beside the type's attributes, handled by the type's own code. */
 const EXTRA_KEYS: Readonly<Record<string, readonly string[]>> = {
-  transfer: ['tasks', 'settings', 'hooks', 'append', 'allow_duplicates', 'mirror_paths'],
-  delivery: ['tasks', 'recipients', 'allow_duplicates'],
-  request: ['recipients', 'allow_duplicates'],
-  task: ['tasks', 'allow_duplicates'],
+  transfer: ['tasks', 'settings', 'hooks', 'append', 'allow_duplicates', 'replace_duplicates', 'mirror_paths'],
+  delivery: ['tasks', 'recipients', 'allow_duplicates', 'replace_duplicates'],
+  request: ['recipients', 'allow_duplicates', 'replace_duplicates'],
+  task: ['tasks', 'allow_duplicates', 'replace_duplicates'],
   user: ['create_home_share', 'give_all_volumes_access', 'give_default_volume_access', 'volumes', 'message', 'mail'],
   volume: ['server', 'siteservers'],
   acl: ['notify', 'message', 'invite'],
