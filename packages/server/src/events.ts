@@ -5,6 +5,7 @@ import { edit, remove, setActive } from './entities/change.js';
 import { create } from './entities/create.js';
 import { find } from './entities/find.js';
 import { readableAttributes, typeNamed } from './entities/model.js';
+import { addRecipient, listRecipients, removeRecipient } from './entities/recipients.js';
 import { badRequest } from './http/errors.js';
 import type { Store } from './store/store.js';
 
@@ -27,6 +28,9 @@ const ENTITY_OPERATIONS: Readonly<Record<string, { method: EventContext['method'
   delete: { method: 'DELETE', handler: remove },
   activate: { method: 'POST', handler: (context, spec) => setActive(context, spec, true) },
   deactivate: { method: 'DELETE', handler: (context, spec) => setActive(context, spec, false) },
+  recipients: { method: 'GET', handler: listRecipients },
+  'recipient/add': { method: 'PUT', handler: addRecipient },
+  recipient: { method: 'DELETE', handler: removeRecipient },
 };
 
 /** Runs an event and answers `{"result": ...}`, shaped per uri as the official client reads it. */

@@ -377,6 +377,63 @@ describe('deliveries', () => {
     );
     expect(request).toMatchObject({ status: 'waiting', destination_hr: expect.stringMatching(/^workspace:acme$/) });
   });
+
+  it('lists, adds and removes recipients through job/recipients and job/recipient', async () => {
+    const [draft] = await admin.result<Entity[]>(admin.create('delivery', { name: 'Grade', tasks: ['grade/a.mov'] }));
+    const id = draft?.id as string;
+    const recipients = () => admin.result<Entity[]>(admin.call('GET', 'job/recipients', {}, { id }));
+    expect(await recipients()).toEqual([]);
+    // The standard user cannot see it yet, and may not add themselves.
+    expect((await standard.call('PUT', 'job/recipient/add', { recipient: 'lisa@example.com' }, { id })).status).toBe(
+      404,
+    );
+    const lisa = { recipient: 'lisa@example.com', invite: true };
+    for (let i = 0; i < 2; i++)
+      expect(await admin.result(admin.call('PUT', 'job/recipient/add', lisa, { id }))).toBe(true);
+    expect(await recipients()).toEqual([
+      { actioned: false, user: expect.stringMatching(/^[0-9a-f]{24}$/), user_hr: 'lisa@example.com' },
+    ]);
+    // Now a recipient, she sees the delivery and its recipients, but may still not change them.
+    expect(await standard.result<Entity[]>(standard.call('GET', 'job/recipients', {}, { id }))).toHaveLength(1);
+    const hers = await standard.call('DELETE', 'job/recipient', { recipient: 'lisa@example.com' }, { id });
+    expect(hers.status).toBe(403);
+    expect(await admin.result(admin.update('delivery', id, { status: 'pending' }))).toMatchObject([
+      { status: 'waiting' },
+    ]);
+    expect(await admin.result(admin.call('DELETE', 'job/recipient', { recipient: 'lisa@example.com' }, { id }))).toBe(
+      true,
+    );
+    expect(await recipients()).toEqual([]);
+    const refusals: [ReturnType<RawSession['call']>, number, string][] = [
+      [
+        admin.call('DELETE', 'job/recipient', { recipient: 'lisa@example.com' }, { id }),
+        404,
+        'lisa@example.com is not a recipient of this delivery.',
+      ],
+      [
+        admin.call('PUT', 'job/recipient/add', { recipient: 'nobody@acme.test' }, { id }),
+        400,
+        "job/recipient/add: recipient: there is no user 'nobody@acme.test' in this workspace.",
+      ],
+      [
+        admin.call('PUT', 'job/recipient/add', { recipient: 'lisa@example.com', invite: 'yes' }, { id }),
+        400,
+        'job/recipient/add: invite must be true or false.',
+      ],
+      [
+        admin.call('GET', 'user/recipients', {}, { id }),
+        400,
+        'Only deliveries and requests have recipients, not users.',
+      ],
+    ];
+    for (const [reply, status, message] of refusals)
+      expect([(await reply).status, (await reply).json.message]).toEqual([status, message]);
+    const [transfer] = await admin.result<Entity[]>(
+      admin.create('transfer', { source: 'c.mov', destination: 'd.mov' }),
+    );
+    const notDelivery = await admin.call('GET', 'job/recipients', {}, { id: transfer?.id as string });
+    expect(notDelivery.json.message).toBe('Only deliveries and requests have recipients, not transfers.');
+  });
 });
 
 describe('the user lifecycle', () => {

@@ -229,7 +229,7 @@ async function prepare(
   }
 }
 
-async function userId(context: EventContext, value: unknown, what: string): Promise<string> {
+export async function userId(context: EventContext, value: unknown, what: string): Promise<string> {
   if (typeof value !== 'string') throw badRequest(`${what} must be a user's id or e-mail.`);
   const id = await liveId(context.store, context.caller.workspace.id, 'user', value);
   if (!id) throw badRequest(`${what}: there is no user '${value}' in this workspace.`);
