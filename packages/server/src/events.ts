@@ -6,7 +6,7 @@ import { create } from './entities/create.js';
 import { find } from './entities/find.js';
 import { readableAttributes, typeNamed } from './entities/model.js';
 import { addRecipient, listRecipients, removeRecipient } from './entities/recipients.js';
-import { badRequest } from './http/errors.js';
+import { badRequest, HttpError } from './http/errors.js';
 import type { Store } from './store/store.js';
 
 /** An event on its way to its handler: who sent it, what it carries, and the database. */
@@ -37,6 +37,13 @@ const ENTITY_OPERATIONS: Readonly<Record<string, { method: EventContext['method'
 export async function dispatch(context: EventContext): Promise<{ result: unknown }> {
   const uri = context.envelope.uri.trim().toLowerCase();
   if (uri === 'entitytypes' && context.method === 'GET') return { result: ENTITY_TYPE_NAMES };
+  if (uri === 'user/api_key') {
+    // The official client's get_api_key: accsyn's cloud shows a user's key again; this server cannot, by design.
+    throw new HttpError(
+      403,
+      'This server keeps only a hash of each API key, so it cannot show one again; an admin makes a new key with "accsyn server apikey create".',
+    );
+  }
   if (uri === 'attributes' && context.method === 'GET') return { result: attributes(context) };
   const slash = uri.indexOf('/');
   const operation = ENTITY_OPERATIONS[uri.slice(slash + 1)];

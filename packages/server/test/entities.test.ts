@@ -324,6 +324,11 @@ describe('bad input', () => {
     expect(type.json.message).toBe('Unknown entity type \'transfr\': see find("entitytypes").');
     const method = await admin.call('GET', 'transfer/create', {});
     expect(method.json.message).toBe('transfer/create takes POST, not GET.');
+    const key = await admin.call('GET', 'user/api_key', {});
+    expect([key.status, key.json.message]).toEqual([
+      403,
+      'This server keeps only a hash of each API key, so it cannot show one again; an admin makes a new key with "accsyn server apikey create".',
+    ]);
   });
 });
 
