@@ -149,6 +149,14 @@ describe('transfers', () => {
     expect(tasks[0]?.destination).toMatchObject({ path: '/Users/lisa/in/', user: expect.any(String) });
   });
 
+  it('reads a code in a query as what it names at the time of the query', async () => {
+    expect(await admin.result(admin.find('Transfer WHERE user=noor@acme.test'))).toEqual([]);
+    const noor = new RawSession(test.url, await addUser(test.server.store, 'acme', 'noor@acme.test', 'employee'));
+    const [mine] = await noor.result<Entity[]>(noor.create('transfer', { source: 'k.mov', destination: 'l.mov' }));
+    const found = await admin.result<Entity[]>(admin.find('Transfer WHERE user=noor@acme.test'));
+    expect(found.map((t) => t.id)).toEqual([mine?.id]);
+  });
+
   it('lets its party see it, but not another standard user', async () => {
     const seen = await standard.result<Entity[]>(standard.find(`Transfer WHERE id=${transfer.id}`));
     expect(seen.map((t) => t.id)).toEqual([transfer.id]);

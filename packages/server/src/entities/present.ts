@@ -85,14 +85,33 @@ export async function present(
   const plan = planOf(spec, attributes);
   const names = await lookUpNames(context.store, context.caller.workspace.id, plan, rows);
   const forms: Forms = { party: new Map(), code: new Map() };
-  return rows.map((row) => {
-    const entity: Row = {};
-    for (const part of plan) {
-      entity[part.name] =
-        part.kind === 'value' ? toWire(part.attribute, row[part.name]) : readable(part, row, names, forms);
-    }
-    return entity;
-  });
+  const entityOf = makerOf(plan);
+  return rows.map((row) => entityOf(row, names, forms));
+}
+
+/** Makes one answered entity of a row, its names and the page's party forms. */
+type EntityMaker = (row: Row, names: Names, forms: Forms) => Row;
+
+const makers = new WeakMap<readonly Part[], EntityMaker>();
+
+/**
+ * The entity maker of a plan: one object literal with the plan's names, each computed by its part, so that every
+ * entity of every page has one shape (built twice as fast as key by key, on a page of a hundred). Each name is a
+ * computed key quoted as a JSON string: whatever an attribute is called, it can only be an own property's name.
+ */
+function makerOf(plan: readonly Part[]): EntityMaker {
+  let maker = makers.get(plan);
+  if (!maker) {
+    const parts = plan.map((part): ((row: Row, names: Names, forms: Forms) => unknown) =>
+      part.kind === 'value'
+        ? (row) => toWire(part.attribute, row[part.name])
+        : (row, names, forms) => readable(part, row, names, forms),
+    );
+    const fields = plan.map((part, i) => `[${JSON.stringify(part.name)}]: parts[${i}](row, names, forms)`);
+    maker = new Function('parts', `return (row, names, forms) => ({ ${fields.join(', ')} });`)(parts) as EntityMaker;
+    makers.set(plan, maker);
+  }
+  return maker;
 }
 
 /** The `_hr` forms of the parties on a page, by stored value: the rows of a page mostly name the same few. */

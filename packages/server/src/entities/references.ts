@@ -49,8 +49,27 @@ export async function liveId(
   return found?.id;
 }
 
-/** What a value compared with a reference can stand for; the value itself when it names nothing. */
-async function candidates(store: Store, caller: Caller, text: string, families: readonly Family[], asParty: boolean) {
+/**
+ * What a value compared with a reference can stand for; the value itself when it names nothing. Kept while the
+ * database is unchanged: a page of finds by the same user or site asks the same each time.
+ */
+async function candidates(
+  store: Store,
+  caller: Caller,
+  text: string,
+  families: readonly Family[],
+  asParty: boolean,
+): Promise<readonly string[]> {
+  const version = store.version();
+  const key = `${caller.workspace.id}/${asParty}/${families.join(',')}/${text}`;
+  const known = version === undefined ? undefined : store.references.get(version, key);
+  if (known) return known;
+  const found = await lookUp(store, caller, text, families, asParty);
+  if (version !== undefined) store.references.set(version, key, found);
+  return found;
+}
+
+async function lookUp(store: Store, caller: Caller, text: string, families: readonly Family[], asParty: boolean) {
   const typed = /^([a-z]+):([a-z0-9]{24})$/i.exec(text);
   if (typed) return [asParty ? `${typed[1]?.toLowerCase()}:${typed[2]}` : (typed[2] as string)];
   if (text.includes('*')) return [text];
