@@ -29,15 +29,11 @@ export async function addRecipient(context: EventContext, spec: EntityTypeSpec):
     throw badRequest('job/recipient/add: invite must be true or false.');
   }
   const user = await userId(context, data.recipient, 'job/recipient/add: recipient');
-  const [listed] = await context.store.rows(
-    sql`SELECT 1 AS yes FROM recipients WHERE job = ${job} AND "user" = ${user}`,
-  );
-  if (!listed) {
-    await context.store.db
-      .insertInto('recipients')
-      .values({ job, user, actioned: 0, created: new Date().toISOString() })
-      .execute();
-  }
+  await context.store.db
+    .insertInto('recipients')
+    .values({ job, user, actioned: 0, created: new Date().toISOString() })
+    .onConflict((conflict) => conflict.columns(['job', 'user']).doNothing())
+    .execute();
   return true;
 }
 

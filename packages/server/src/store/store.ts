@@ -33,8 +33,8 @@ type SessionLookup = UserRow & {
 };
 
 /**
- * The server's data. Everything above this class speaks kysely, so PostgreSQL can stand behind the same code;
- * what is SQLite's alone (the file, its pragmas, our SQL functions) stays in `openSqlite`.
+ * The server's data. Everything above this class speaks kysely, or `sql` run by `rows`, so PostgreSQL can stand
+ * behind the same code; what is SQLite's alone (the file, its pragmas, our SQL functions) stays in `openSqlite`.
  */
 export class Store {
   readonly #sessions = new Memo<SessionFound>(10_000);
@@ -54,9 +54,8 @@ export class Store {
    * kysely in between; inside one, and on PostgreSQL, through kysely's connection, which waits its turn.
    */
   async rows<R = Record<string, unknown>>(query: Sql): Promise<R[]> {
-    if (this.direct && !this.direct.inTransaction() && !this.db.isTransaction) {
-      return this.direct.all(query.text(questionMark), query.values) as R[];
-    }
+    const direct = this.#directNow();
+    if (direct) return direct.all(query.text(questionMark), query.values) as R[];
     const text = query.text(this.dialect === 'sqlite' ? questionMark : dollarNumber);
     return (await this.db.executeQuery<R>(CompiledQuery.raw(text, [...query.values]))).rows;
   }
@@ -67,7 +66,12 @@ export class Store {
    * and on PostgreSQL, where other nodes write too.
    */
   version(): string | undefined {
-    return this.direct && !this.direct.inTransaction() && !this.db.isTransaction ? this.direct.version() : undefined;
+    return this.#directNow()?.version();
+  }
+
+  /** SQLite's connection, when no transaction holds it. */
+  #directNow(): DirectSqlite | undefined {
+    return this.direct && !this.direct.inTransaction() && !this.db.isTransaction ? this.direct : undefined;
   }
 
   async close(): Promise<void> {
