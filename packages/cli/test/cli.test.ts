@@ -206,6 +206,15 @@ describe('find', () => {
     for (const transfer of piped) expect(Object.keys(transfer).sort()).toEqual(['id', 'name', 'status']);
   });
 
+  it('--attributes shows a reference by its readable form in a table, and as asked when piped', async () => {
+    const shown = await admin(['find', PLATES, '--attributes', 'name,user', '--limit', '1'], { tty: true });
+    const [header, row] = lines(shown.stdout);
+    expect(cells(header as string)).toEqual(['name', 'user']);
+    expect(cells(row as string)[1]).toBe('admin@acme.test');
+    const [piped] = parsed<object[]>(await admin(['find', PLATES, '-a', 'user', '--limit', '1']));
+    expect(piped).toEqual({ id: expect.any(String), user: expect.stringMatching(/^[0-9a-f]{24}$/) });
+  });
+
   it('--limit and --skip page through the entities', async () => {
     const all = parsed<{ id: string }[]>(await admin(['find', PLATES])).map((t) => t.id);
     const page = parsed<{ id: string }[]>(await admin(['find', PLATES, '--skip', '1', '--limit', '1']));

@@ -104,6 +104,16 @@ interface FindFlags extends OutputOptions {
   readonly archived?: boolean;
 }
 
+/**
+ * The attributes to ask for a table: those given, each reference with its readable form beside it (`user` with
+ * `user_hr`), so that the table shows an e-mail rather than an id, as it does without --attributes.
+ */
+async function withReadableForms(session: Session, query: string, asked: readonly string[]): Promise<string[]> {
+  const type = query.trim().split(/\s+/)[0] ?? '';
+  const readable = new Set<unknown>(await session.find(`attributes WHERE entitytype=${type}`));
+  return asked.flatMap((name) => (readable.has(`${name}_hr`) ? [name, `${name}_hr`] : [name]));
+}
+
 export function addApiCommands(program: Command, io: Io): void {
   outputOptions(
     apiCommand(program, 'find')
@@ -121,15 +131,19 @@ export function addApiCommands(program: Command, io: Io): void {
     if (flags.all && (flags.skip !== undefined || flags.limit !== undefined)) {
       throw usage('--all pages through every entity; it does not go with --skip or --limit.');
     }
-    const options = {
-      ...(flags.attributes && { attributes: flags.attributes }),
-      ...(flags.skip !== undefined && { skip: flags.skip }),
-      ...(flags.limit !== undefined && { limit: flags.limit }),
-      finished: flags.finished === true,
-      inactive: flags.inactive === true,
-      archived: flags.archived === true,
-    };
     await withSession(command, io, async (session) => {
+      const attributes =
+        flags.attributes && output === 'table'
+          ? await withReadableForms(session, query, flags.attributes)
+          : flags.attributes;
+      const options = {
+        ...(attributes && { attributes }),
+        ...(flags.skip !== undefined && { skip: flags.skip }),
+        ...(flags.limit !== undefined && { limit: flags.limit }),
+        finished: flags.finished === true,
+        inactive: flags.inactive === true,
+        archived: flags.archived === true,
+      };
       if (!flags.all) {
         printList(io, await session.find(query, options), output, flags.attributes);
         return;
