@@ -9,9 +9,11 @@ import { bootstrap } from '../src/bootstrap.js';
 import { readConfig } from '../src/config.js';
 import { queryDialect } from '../src/entities/find.js';
 import { querySchema, typeNamed } from '../src/entities/model.js';
+import { newId } from '../src/store/ids.js';
 import { openStore } from '../src/store/open.js';
 import { databaseUnavailable, postgresSettings } from '../src/store/postgres.js';
-import type { Store } from '../src/store/store.js';
+import { sql as flat } from '../src/store/sql.js';
+import { Store } from '../src/store/store.js';
 import { onPostgres, testDatabase } from './support/database.js';
 import { startTestServer, type TestServer } from './support/server.js';
 
@@ -76,6 +78,46 @@ describe('migrations', () => {
       }
     },
   );
+});
+
+describe('reads beside a transaction', () => {
+  it('never see what an open transaction has not committed', async () => {
+    const count = async () =>
+      Number((await store.rows<{ n: number }>(flat`SELECT COUNT(*) AS n FROM workspaces`))[0]?.n);
+    const before = await count();
+    let commit = () => {};
+    const committing = new Promise<void>((resolve) => {
+      commit = resolve;
+    });
+    let written = () => {};
+    const hasWritten = new Promise<void>((resolve) => {
+      written = resolve;
+    });
+    const id = newId();
+    const now = new Date().toISOString();
+    const workspace = { id, code: id, code_folded: id, name: id, created: now, modified: now };
+    const transaction = store.db.transaction().execute(async (trx) => {
+      await new Store(trx, store.dialect).insertWorkspace(workspace);
+      written();
+      await committing;
+    });
+    await hasWritten;
+    const during = count();
+    if (store.dialect === 'sqlite') {
+      // The one connection is the transaction's until it ends: the read waits its turn, then sees the commit.
+      const early = await Promise.race([during, new Promise((resolve) => setImmediate(() => resolve('waiting')))]);
+      expect(early).toBe('waiting');
+      commit();
+      expect(await during).toBe(before + 1);
+    } else {
+      // Another connection of the pool answers at once, with what was committed.
+      expect(await during).toBe(before);
+      commit();
+    }
+    await transaction;
+    expect(await count()).toBe(before + 1);
+    await store.db.deleteFrom('workspaces').where('id', '=', id).execute();
+  });
 });
 
 describe('administration', () => {
