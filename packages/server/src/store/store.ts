@@ -39,7 +39,7 @@ type SessionLookup = UserRow & {
 export class Store {
   readonly #sessions = new Memo<SessionFound>(10_000);
   /** The labels of referenced entities, by workspace and id, as `_hr` attributes show them (see `present`). */
-  readonly labels = new Memo<string | null>(100_000);
+  readonly labels = new Memo<string | null>(20_000);
   /** What values compared with references in queries stand for (see `resolveReferences`). */
   readonly references = new Memo<readonly string[]>(10_000);
 
