@@ -96,8 +96,8 @@ const makers = new WeakMap<readonly Part[], EntityMaker>();
 
 /**
  * The entity maker of a plan: one object literal with the plan's names, each computed by its part, so that every
- * entity of every page has one shape (built twice as fast as key by key, on a page of a hundred). Each name is a
- * computed key quoted as a JSON string: whatever an attribute is called, it can only be an own property's name.
+ * entity of every page has one shape, which V8 builds and reads faster than objects filled key by key. Each name is
+ * a computed key quoted as a JSON string: whatever an attribute is called, it can only be an own property's name.
  */
 function makerOf(plan: readonly Part[]): EntityMaker {
   let maker = makers.get(plan);

@@ -60,16 +60,17 @@ async function candidates(
   families: readonly Family[],
   asParty: boolean,
 ): Promise<readonly string[]> {
-  const version = store.version();
   const key = `${caller.workspace.id}/${asParty}/${families.join(',')}/${text}`;
-  const known = version === undefined ? undefined : store.references.get(version, key);
-  if (known) return known;
-  const found = await lookUp(store, caller, text, families, asParty);
-  if (version !== undefined) store.references.set(version, key, found);
-  return found;
+  return store.remembered(store.references, key, () => lookUp(store, caller, text, families, asParty));
 }
 
-async function lookUp(store: Store, caller: Caller, text: string, families: readonly Family[], asParty: boolean) {
+async function lookUp(
+  store: Store,
+  caller: Caller,
+  text: string,
+  families: readonly Family[],
+  asParty: boolean,
+): Promise<readonly string[]> {
   const typed = /^([a-z]+):([a-z0-9]{24})$/i.exec(text);
   if (typed) return [asParty ? `${typed[1]?.toLowerCase()}:${typed[2]}` : (typed[2] as string)];
   if (text.includes('*')) return [text];

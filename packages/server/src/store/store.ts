@@ -69,6 +69,20 @@ export class Store {
     return this.#directNow()?.version();
   }
 
+  /**
+   * What `load` reads for `key`, kept in `memo` while the database is unchanged; read each time where no version is
+   * known. Nothing is kept of a load that found nothing.
+   */
+  async remembered<V>(memo: Memo<NonNullable<V>>, key: string, load: () => Promise<V>): Promise<V> {
+    const version = this.version();
+    if (version === undefined) return load();
+    const known = memo.get(version, key);
+    if (known !== undefined) return known;
+    const loaded = await load();
+    if (loaded !== undefined && loaded !== null) memo.set(version, key, loaded);
+    return loaded;
+  }
+
   /** SQLite's connection, when no transaction holds it. */
   #directNow(): DirectSqlite | undefined {
     return this.direct && !this.direct.inTransaction() && !this.db.isTransaction ? this.direct : undefined;
@@ -145,9 +159,7 @@ export class Store {
    * read again after any change to the database, so that a revoked key or a deleted session stops working at once.
    */
   async session(id: string, now: string): Promise<SessionFound | undefined> {
-    const version = this.version();
-    let found = version === undefined ? undefined : this.#sessions.get(version, id);
-    if (!found) {
+    const found = await this.remembered(this.#sessions, id, async () => {
       const [row] = await this.rows<SessionLookup>(sql`SELECT s.api_key AS session_api_key,
         s.created AS session_created, k.hash AS key_hash, k.expires AS key_expires, w.code AS workspace_code,
         w.code_folded AS workspace_code_folded, w.name AS workspace_name, w.created AS workspace_created,
@@ -155,10 +167,9 @@ export class Store {
         FROM sessions s JOIN users u ON u.id = s."user" JOIN api_keys k ON k.id = s.api_key
         JOIN workspaces w ON w.id = s.workspace
         WHERE s.id = ${id} AND k.revoked IS NULL`);
-      if (!row) return undefined;
-      found = sessionFound(id, row);
-      if (version !== undefined) this.#sessions.set(version, id, found);
-    }
+      return row && sessionFound(id, row);
+    });
+    if (!found) return undefined;
     // Time passes without the database changing: an expiry is checked on every call.
     return found.keyExpires === null || found.keyExpires > now ? found : undefined;
   }
