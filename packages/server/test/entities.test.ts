@@ -238,6 +238,8 @@ describe('tasks', () => {
       ],
       [{ replace_duplicates: 'yes' }, 'replace_duplicates must be true or false, not "yes".'],
     ];
+    const empty = await admin.create('task', { tasks: [] }, id);
+    expect([empty.status, empty.json.message]).toEqual([400, 'task/create: tasks holds no task to add.']);
     for (const [options, message] of refusals) {
       const refused = await admin.create('task', { tasks: [ends], ...options }, id);
       expect([refused.status, refused.json.message]).toEqual([400, message]);

@@ -363,10 +363,10 @@ function mergeTasks(
 ): MergedTasks {
   const { allow, replace } = duplicateOptions(data);
   const merged = { added: [] as TaskSpec[], retried: [] as string[], replaced: [] as string[], uris: [] as string[] };
+  const ends = (source: string, destination: string) => `${source}\n${destination}`;
+  const byEnds = new Map(existing.map((task) => [ends(task.source, task.destination), task]));
   for (const task of specs) {
-    const same = existing.find(
-      (t) => t.source === JSON.stringify(task.source.end) && t.destination === JSON.stringify(task.destination.end),
-    );
+    const same = byEnds.get(ends(JSON.stringify(task.source.end), JSON.stringify(task.destination.end)));
     if (same && allow === false) {
       throw badRequest(`Task ${same.uri} of this job has the same source and destination already.`);
     }
@@ -579,6 +579,7 @@ async function addTasks(context: EventContext): Promise<Row[]> {
   const data = objectOf(envelope.data, 'task/create');
   const existing = await tasksOf(store, job.id as string);
   const specs = await taskSpecs(context, data.tasks ?? data, {}, existing.length);
+  if (specs.length === 0) throw badRequest('task/create: tasks holds no task to add.');
   const merged = mergeTasks(existing, specs, data);
   const now = new Date().toISOString();
   await inTransaction(store, async (trx) => {
