@@ -5,9 +5,27 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { fold } from 'accsyn-query';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { ADMIN, WORKSPACE } from '../support.js';
+import { ADMIN, eventPath, WORKSPACE } from '../support.js';
 
 export const THREE_CLAUSES = `status=paused and name='x 5*' and user=${ADMIN}`;
+
+/** The two finds the benchmarks time, as event paths of `session`: the middle transfer by id, and THREE_CLAUSES. */
+export function findPaths(session, middle) {
+  return {
+    byId: eventPath(session, 'transfer/find', {}, `id=${middle}`),
+    threeClauses: eventPath(session, 'transfer/find', { limit: 100 }, THREE_CLAUSES),
+  };
+}
+
+/** Throws unless the two finds (`result`s of `bench/support.js`) answered what the seeded database holds. */
+export function checkAnswers(byId, threeClauses, { middle, expected }) {
+  if (byId.rows.length !== 1 || byId.rows[0].id !== middle) {
+    throw new Error(`find by id answered ${byId.body.slice(0, 200)}`);
+  }
+  if (expected === 0 || threeClauses.rows.length !== Math.min(expected, 100)) {
+    throw new Error(`the three-clause find answered ${threeClauses.rows.length} rows, the database holds ${expected}`);
+  }
+}
 
 const STATUSES = ['waiting', 'paused', 'running', 'failed'];
 const TASK_STATUS = { waiting: 'queued', paused: 'queued', running: 'executing', failed: 'failed' };

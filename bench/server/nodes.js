@@ -8,7 +8,6 @@ import {
   allAnswered,
   BOOTSTRAP_ENV,
   cpuOf,
-  eventPath,
   load,
   login,
   NO_LIMITS,
@@ -19,7 +18,7 @@ import {
   start,
   stop,
 } from '../support.js';
-import { seedPostgres, seedSqlite, THREE_CLAUSES } from './dataset.js';
+import { checkAnswers, findPaths, seedPostgres, seedSqlite, THREE_CLAUSES } from './dataset.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const POSTGRES = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -82,22 +81,16 @@ async function measure(nodes, pathOf) {
 }
 
 /** The two finds, checked against what the database holds; the by-id path needs the node's own session. */
-async function targetsOf(nodes, { middle, expected }) {
-  const sessions = new Map();
-  for (const n of nodes) sessions.set(n, await login(n.url));
-  const byId = (n) => eventPath(sessions.get(n), 'transfer/find', {}, `id=${middle}`);
-  const threeClauses = (n) => eventPath(sessions.get(n), 'transfer/find', { limit: 100 }, THREE_CLAUSES);
+async function targetsOf(nodes, seeded) {
+  const paths = new Map();
+  for (const n of nodes) paths.set(n, findPaths(await login(n.url), seeded.middle));
   for (const n of nodes) {
-    const one = await result(n.url, byId(n));
-    if (one.rows.length !== 1 || one.rows[0].id !== middle) throw new Error(`find by id answered ${one.body}`);
-    const some = await result(n.url, threeClauses(n));
-    if (expected === 0 || some.rows.length !== Math.min(expected, 100)) {
-      throw new Error(`the three-clause find answered ${some.rows.length} rows, the database holds ${expected}`);
-    }
+    const { byId, threeClauses } = paths.get(n);
+    checkAnswers(await result(n.url, byId), await result(n.url, threeClauses), seeded);
   }
   return [
-    { name: 'find by id', pathOf: byId },
-    { name: 'find, 3 clauses', pathOf: threeClauses },
+    { name: 'find by id', pathOf: (n) => paths.get(n).byId },
+    { name: 'find, 3 clauses', pathOf: (n) => paths.get(n).threeClauses },
   ];
 }
 
