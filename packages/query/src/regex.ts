@@ -9,10 +9,11 @@
  * folded character t when t is the lowercase of some member of the class, taken alone, i.e. when the class holds
  * t or a character that lowercases to t. So `[A-Z]` and `[a-z]` both match a letter in either case, `[A-z]` still
  * holds `_`, and `[^A-Z]` matches no letter from a to z. `\d`, `\w`, `\s` and POSIX classes keep RE2's ASCII
- * meanings as their members.
+ * meanings as their members, and `\b` and `\B` RE2's ASCII word characters.
  *
- * PostgreSQL compiles some small patterns very slowly (long chains of optional parts, multiplied by repetitions),
- * so patterns above a size budget are refused, see MAX_SIZE.
+ * PostgreSQL compiles some small patterns very slowly (long chains of optional parts, multiplied by repetitions;
+ * assertions that offer alternatives with no character between them), so such patterns are refused, see MAX_SIZE
+ * and MAX_EMPTY_PATHS.
  */
 import RE2 from 're2';
 
@@ -33,7 +34,11 @@ export interface Regex {
   readonly source: string;
   /** Folded, in RE2 syntax; used in memory and by SQLite's REGEXP function. */
   readonly re2Source: string;
-  /** Folded, in PostgreSQL ARE syntax; used as `folded_text ~ $1`. */
+  /**
+   * Folded, in PostgreSQL ARE syntax; used as `folded_text COLLATE "C" ~ $1`. The collation matters to word
+   * boundaries only: `\y` and `\Y` take their word characters from it, and "C" has RE2's, where ICU and most
+   * locales count é as one.
+   */
   readonly postgresSource: string;
   /** Whether re2Source matches anywhere in `foldedText`, which must already be folded. */
   test(foldedText: string): boolean;
@@ -92,7 +97,14 @@ function build(pattern: string): Regex {
   if (sizeOf(tree) > MAX_SIZE) {
     throw new RegexError(`the pattern is too complex: repetitions multiply to more than ${MAX_SIZE}`, 0);
   }
-  return new CompiledRegex(pattern, render(tree, RE2_SYNTAX), render(tree, ARE_SYNTAX));
+  if (emptyPaths(tree).within > MAX_EMPTY_PATHS) {
+    throw new RegexError(
+      'the pattern is too complex: its anchors and word boundaries, with no character between them, ' +
+        `combine in more than ${MAX_EMPTY_PATHS} ways`,
+      0,
+    );
+  }
+  return new CompiledRegex(pattern, renderRe2(tree), render(tree, ARE_SYNTAX));
 }
 
 /** The re2 package silently turns an unpaired surrogate into U+FFFD; say so instead. */
@@ -111,6 +123,16 @@ function checkSurrogates(pattern: string): void {
 
 function fromRe2Error(pattern: string, error: unknown): RegexError {
   const message = error instanceof Error ? error.message : String(error);
+  if (/^invalid escape sequence: \\[bB]$/.test(message)) {
+    // RE2 takes \b and \B outside brackets only, so this one is inside; indexOf could find a word boundary before
+    // it. Our parser reads brackets as RE2 does, up to this first error: it finds the culprit and says what to write.
+    try {
+      new Parser(pattern).parse();
+    } catch (ours) {
+      if (ours instanceof RegexError) return ours;
+      throw ours;
+    }
+  }
   // RE2's messages read "<what>: <the offending text>"; find that text to point at it.
   const colon = message.indexOf(': ');
   const culprit = colon === -1 ? '' : message.slice(colon + 2);
@@ -127,7 +149,7 @@ function fromRe2Error(pattern: string, error: unknown): RegexError {
 // The tree. Characters in it are already folded.
 
 type Range = readonly [lo: number, hi: number];
-type Assertion = '^' | '$' | '\\A' | '\\z';
+type Assertion = '^' | '$' | '\\A' | '\\z' | '\\b' | '\\B';
 
 type Node =
   | { readonly kind: 'empty' }
@@ -358,12 +380,10 @@ class Parser {
     switch (c) {
       case 'A':
       case 'z':
+      case 'b':
+      case 'B':
         this.pos += 2;
         return { kind: 'assertion', which: `\\${c}` };
-      case 'b':
-        throw new RegexError('\\b (word boundary) is not supported', start);
-      case 'B':
-        throw new RegexError('\\B (not a word boundary) is not supported', start);
       case 'C':
         throw new RegexError('\\C (any byte) is not supported', start);
       case 'Q':
@@ -498,7 +518,21 @@ class Parser {
 
   private parseBracketCharacter(): number {
     if (this.pos >= this.src.length) throw new RegexError('missing ]', this.pos);
-    return this.src[this.pos] === '\\' ? this.parseEscapedCharacter() : this.nextCodePoint();
+    if (this.src[this.pos] !== '\\') return this.nextCodePoint();
+    // RE2 refuses both; Python and JavaScript read [\b] as a backspace. Say what to write instead.
+    if (this.src[this.pos + 1] === 'b') {
+      throw new RegexError(
+        '\\b is not supported inside brackets: write \\x08 for a backspace, or \\b outside brackets for a word boundary',
+        this.pos,
+      );
+    }
+    if (this.src[this.pos + 1] === 'B') {
+      throw new RegexError(
+        '\\B is not supported inside brackets: write \\B outside brackets for "not a word boundary"',
+        this.pos,
+      );
+    }
+    return this.parseEscapedCharacter();
   }
 
   private nextCodePoint(): number {
@@ -684,8 +718,10 @@ const NEWLINE: readonly Range[] = [[0x0a, 0x0a]];
 function cutsOf(node: Node): number[] {
   switch (node.kind) {
     case 'empty':
-    case 'assertion':
       return [];
+    case 'assertion':
+      // A word boundary tells word characters from the others.
+      return isWordBoundary(node) ? perlClass('w').flatMap(([lo, hi]) => [lo, hi + 1]) : [];
     case 'literal':
       return node.codePoints.flatMap((codePoint) => [codePoint, codePoint + 1]);
     case 'set':
@@ -716,6 +752,85 @@ function complement(ranges: readonly Range[]): Range[] {
 
 const sum = (numbers: readonly number[]): number => numbers.reduce((total, n) => total + n, 0);
 
+const isWordBoundary = (node: Node): boolean =>
+  node.kind === 'assertion' && (node.which === '\\b' || node.which === '\\B');
+
+// ---------------------------------------------------------------------------------------------------------------
+// Chains of assertions. PostgreSQL is exponentially slow on assertions that offer alternatives with no character
+// between them: `(?:(?:^|$)[a-z]?){16}` takes 30 s to compile and `(?:\b[a-z]?){16}` 1 s, a word boundary being
+// itself two alternatives (a word ends here, or one starts). The time follows the number of ways to go from one
+// point of the pattern to another through assertions alone, matching no character: we count them.
+
+/**
+ * Measured on PostgreSQL 15: 2^10 ways (`(?:\b[a-z]?){10}`) compile in 7 ms, 2^12 in 35 to 80 ms and 2^16 in 1 to
+ * 30 s. Everyday patterns have a handful: `\b(?:cat|dog)s?\b` has 2, `^\b` 2, `(?:^|\b)x` 3.
+ */
+const MAX_EMPTY_PATHS = 256;
+
+/**
+ * The ways to match no character: from a node's start to its end (`through`, 0 when it always matches some), and the
+ * most from its start to a point inside it, from a point inside it to its end, and between two points inside it.
+ */
+interface EmptyPaths {
+  readonly through: number;
+  readonly into: number;
+  readonly outOf: number;
+  readonly within: number;
+}
+
+/** Counts past the limit stop at just above it, so that they stay finite (0 times Infinity would be NaN). */
+const capped = (ways: number): number => Math.min(ways, MAX_EMPTY_PATHS + 1);
+
+const waysThrough = (through: number): EmptyPaths => {
+  const most = Math.max(through, 1);
+  return { through, into: most, outOf: most, within: most };
+};
+
+function emptyPaths(node: Node): EmptyPaths {
+  switch (node.kind) {
+    case 'empty':
+      return waysThrough(1);
+    case 'literal':
+    case 'set':
+    case 'dot':
+      return waysThrough(0);
+    case 'assertion':
+      return waysThrough(isWordBoundary(node) ? 2 : 1);
+    case 'group':
+      return emptyPaths(node.body);
+    case 'concat':
+      return inSequence(node.items.map(emptyPaths));
+    case 'alternate':
+      return eitherOf(node.options.map(emptyPaths));
+    case 'repeat': {
+      const body = emptyPaths(node.body);
+      const optional = eitherOf([body, waysThrough(1)]);
+      const copies = node.max ?? Math.max(node.min, 1);
+      return inSequence(Array.from({ length: copies }, (_, i) => (i < node.min ? body : optional)));
+    }
+  }
+}
+
+function inSequence(parts: readonly EmptyPaths[]): EmptyPaths {
+  let through = 1;
+  let into = 1;
+  let outOf = 1;
+  let within = 1;
+  for (const part of parts) {
+    within = capped(Math.max(within, part.within, outOf * part.into));
+    into = capped(Math.max(into, through * part.into));
+    outOf = capped(Math.max(part.outOf, outOf * part.through));
+    through = capped(through * part.through);
+  }
+  return { through, into, outOf, within };
+}
+
+function eitherOf(options: readonly EmptyPaths[]): EmptyPaths {
+  const through = capped(sum(options.map((option) => option.through)));
+  const most = (ways: (option: EmptyPaths) => number): number => Math.max(through, ...options.map(ways));
+  return { through, into: most((o) => o.into), outOf: most((o) => o.outOf), within: most((o) => o.within) };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering. Every character other than [0-9a-z] is written as an escape, in and out of brackets, so that no
 // character can be misread as syntax by either engine (ARE, for one, treats `\` inside brackets as an escape).
@@ -734,7 +849,7 @@ const isPlain = (codePoint: number): boolean =>
 const RE2_SYNTAX: Syntax = {
   character: (codePoint) => (isPlain(codePoint) ? String.fromCodePoint(codePoint) : `\\x{${codePoint.toString(16)}}`),
   notNewline: '[^\\x{a}]',
-  assertions: { '^': '^', $: '$', '\\A': '\\A', '\\z': '\\z' },
+  assertions: { '^': '^', $: '$', '\\A': '\\A', '\\z': '\\z', '\\b': '\\b', '\\B': '\\B' },
 };
 
 const ARE_SYNTAX: Syntax = {
@@ -746,9 +861,28 @@ const ARE_SYNTAX: Syntax = {
         ? `\\u${codePoint.toString(16).padStart(4, '0')}`
         : `\\U${codePoint.toString(16).padStart(8, '0')}`,
   notNewline: '[^\\u000a]',
-  // ARE's \Z is the very end of the text (unlike Perl's \Z, which allows a final newline): RE2's \z.
-  assertions: { '^': '^', $: '$', '\\A': '\\A', '\\z': '\\Z' },
+  assertions: {
+    '^': '^',
+    $: '$',
+    '\\A': '\\A',
+    // ARE's \Z is the very end of the text (unlike Perl's \Z, which allows a final newline): RE2's \z.
+    '\\z': '\\Z',
+    // ARE's \b is a backspace. Its \y and \Y take their word characters from the collation, which under "C" are
+    // RE2's: ASCII letters, digits and _ (see Regex.postgresSource).
+    '\\b': '\\y',
+    '\\B': '\\Y',
+  },
 };
+
+/**
+ * RE2 tries a match from every byte, and between two bytes of one character (neither of them a word character) \B
+ * holds: `\B` alone would match "béu". So a pattern with \B starts its matches at characters, as ARE's do. (Only
+ * the assertion renders as `\B`: letters are folded, and every other character is written `\x{...}`.)
+ */
+function renderRe2(tree: Node): string {
+  const source = render(tree, RE2_SYNTAX);
+  return source.includes('\\B') ? `\\A(?s:.)*?(?:${source})` : source;
+}
 
 function render(node: Node, syntax: Syntax): string {
   switch (node.kind) {

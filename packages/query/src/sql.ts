@@ -72,7 +72,8 @@ function isoText(value: Date): string {
 
 /**
  * PostgreSQL: ICU's root lowercase mapping is JavaScript's, whatever the database's own collation; regular
- * expressions run as PostgreSQL ARE translated from the portable RE2 subset; text orders by code point ("C").
+ * expressions run as PostgreSQL ARE translated from the portable RE2 subset, under "C" so that word boundaries know
+ * RE2's word characters only; text orders by code point ("C").
  */
 export const postgres: Dialect = {
   name: 'postgres',
@@ -82,7 +83,7 @@ export const postgres: Dialect = {
     sql.text(`strpos(${folded}, `).value(text).text(') > 0');
   },
   matches(sql, folded, regex) {
-    sql.text(`${folded} ~ `).value(regex.postgresSource);
+    sql.text(`${folded} COLLATE "C" ~ `).value(regex.postgresSource);
   },
   orderText: (folded) => `${folded} COLLATE "C"`,
   boolean: (value) => value,

@@ -87,6 +87,15 @@ const PATTERNS = [
   '[^ab ]',
   'i̇',
   '^.{2,3}$',
+  // Word boundaries: _ and 1 are word characters, é, ß, σ and the U+0307 of a folded İ are not (RE2's \w is ASCII).
+  '\\bb',
+  'a\\b',
+  '\\Ba',
+  'i\\B',
+  '\\b\\.',
+  '\\B',
+  '^\\B$',
+  '(?:\\b|_)1',
 ];
 
 const stars = fc.string({ unit: fc.constantFrom(...ALPHABET, '*', '\\*'), maxLength: 5 });

@@ -140,6 +140,58 @@ describe('compileRegex: the supported subset', () => {
     expect(compileRegex('[\\dx]').postgresSource).toBe('[0-9x]');
   });
 
+  it("reads \\b and \\B as word boundaries with RE2's ASCII word characters, \\y and \\Y in ARE", () => {
+    expect(compileRegex('\\bcat\\b').re2Source).toBe('\\bcat\\b');
+    expect(compileRegex('\\bcat\\b').postgresSource).toBe('\\ycat\\y');
+    expect(compileRegex('\\Bcat').postgresSource).toBe('\\Ycat');
+    expect(compileRegex('(?:\\b|x)+').postgresSource).toBe('(?:\\y|x)+');
+    expect(matches('\\bcat\\b', 'the cat sat')).toBe(true);
+    expect(matches('\\bcat\\b', 'concat')).toBe(false);
+    expect(matches('\\bcat\\b', 'CAT')).toBe(true);
+    expect(matches('\\bcat\\b', 'cat_food')).toBe(false); // _ is a word character
+    expect(matches('\\bcat\\b', 'cat-food 2')).toBe(true);
+    expect(matches('\\b2\\b', 'take2')).toBe(false); // and so are digits
+    expect(matches('\\bcat\\b', 'écaté')).toBe(true); // é is not: RE2's \w is ASCII
+    expect(matches('\\Bat', 'cat')).toBe(true);
+    expect(matches('\\Bat', 'at')).toBe(false);
+    expect(matches('^\\b', ' a')).toBe(false);
+    expect(matches('\\b$', 'a')).toBe(true);
+    expect(matches('\\b', '')).toBe(false);
+    expect(matches('\\B', '')).toBe(true);
+    expect(matches('^ \\B$', ' ')).toBe(true);
+  });
+
+  it('starts matches at characters where \\B could hold between the bytes of one', () => {
+    // RE2 searches from every byte of the UTF-8 text, and two bytes of é are no word characters.
+    expect(compileRegex('\\Bcat').re2Source).toBe('\\A(?s:.)*?(?:\\Bcat)');
+    expect(compileRegex('a|\\B').re2Source).toBe('\\A(?s:.)*?(?:a|\\B)');
+    expect(matches('\\B', 'béu')).toBe(false);
+    expect(matches('\\B', 'b😀b')).toBe(false);
+    expect(matches('\\B', 'é')).toBe(true);
+    expect(matches('\\Bb', 'bb\nb')).toBe(true);
+    expect(matches('^a\\B', 'ab')).toBe(true);
+    expect(matches('^b\\B', 'a\nbc')).toBe(false);
+  });
+
+  it('reads \\B as written: the pattern is never lowercased, only the characters it matches are folded', () => {
+    // A lowercased \B would be \b, the opposite, as \D would be \d.
+    expect(compileRegex('X\\B').re2Source).toBe('\\A(?s:.)*?(?:x\\B)');
+    expect(compileRegex('X\\B').postgresSource).toBe('x\\Y');
+    expect(matches('X\\BY', 'xy')).toBe(true);
+    expect(matches('X\\bY', 'xy')).toBe(false);
+  });
+
+  it('reads \\\\b as an escaped backslash and a b, not as a word boundary', () => {
+    expect(compileRegex('\\\\b').re2Source).toBe('\\x{5c}b');
+    expect(compileRegex('\\\\b').postgresSource).toBe('\\u005cb');
+    expect(matches('\\\\b', 'a\\b')).toBe(true);
+    expect(matches('\\\\b', 'a b')).toBe(false);
+    expect(compileRegex('\\\\\\b').re2Source).toBe('\\x{5c}\\b'); // an escaped backslash, then a boundary
+    expect(compileRegex('\\\\\\b').postgresSource).toBe('\\u005c\\y');
+    expect(compileRegex('\\\\\\B').postgresSource).toBe('\\u005c\\Y');
+    expect(compileRegex('[\\\\b]').postgresSource).toBe('[\\u005cb]');
+  });
+
   it('reads character escapes', () => {
     const cases: [string, string][] = [
       ['\\t', '\t'],
@@ -254,6 +306,11 @@ describe('compileRegex: the supported subset', () => {
   });
 });
 
+const BACKSPACE =
+  '\\b is not supported inside brackets: write \\x08 for a backspace, or \\b outside brackets for a word boundary';
+const TOO_MANY_WAYS =
+  'the pattern is too complex: its anchors and word boundaries, with no character between them, combine in more than 256 ways';
+
 describe('compileRegex: errors', () => {
   const cases: [pattern: string, message: string, index: number][] = [
     // RE2's own verdicts.
@@ -276,8 +333,6 @@ describe('compileRegex: errors', () => {
     ['\\G', 'invalid escape sequence: \\G', 0],
     ['[a-\\d]', 'invalid escape sequence: \\d', 3],
     // Valid RE2 that we refuse.
-    ['ab\\b', '\\b (word boundary) is not supported', 2],
-    ['\\Bx', '\\B (not a word boundary) is not supported', 0],
     ['a\\pL', '\\p (Unicode character classes) is not supported', 1],
     ['\\p{Greek}', '\\p (Unicode character classes) is not supported', 0],
     ['\\PL', '\\P (Unicode character classes) is not supported', 0],
@@ -291,6 +346,15 @@ describe('compileRegex: errors', () => {
     ['(?m)^a', 'flags like (?m) are not supported: matching is always case-insensitive', 0],
     ['(?U)a+', 'flags like (?U) are not supported: matching is always case-insensitive', 0],
     ['(?-i:a)', 'flags like (?-i: are not supported: matching is always case-insensitive', 0],
+    // RE2 refuses \b in brackets, Python and JavaScript read it as a backspace: refused, and pointed at, past an
+    // escaped backslash or a word boundary outside brackets.
+    ['[\\b]', BACKSPACE, 1],
+    ['\\bx[a\\b]', BACKSPACE, 5],
+    ['\\\\b[\\b]', BACKSPACE, 4],
+    ['[a-\\b]', BACKSPACE, 3],
+    ['[^\\B]', '\\B is not supported inside brackets: write \\B outside brackets for "not a word boundary"', 2],
+    ['\\b*', 'a quantifier cannot follow \\b: it matches a position, not characters', 2],
+    ['a\\B{2}', 'a quantifier cannot follow \\B: it matches a position, not characters', 3],
     ['[\\D]', '\\D is not supported inside brackets: use [^...] or \\D outside', 1],
     ['[a\\W]', '\\W is not supported inside brackets: use [^...] or \\W outside', 2],
     ['[\\S]', '\\S is not supported inside brackets: use [^...] or \\S outside', 1],
@@ -313,6 +377,11 @@ describe('compileRegex: errors', () => {
     ],
     ['(?:(?:[a-z]?){30}){30}', 'the pattern is too complex: repetitions multiply to more than 256', 0],
     ['abcdef(?:[a-z]?){100}', 'the pattern is too complex: repetitions multiply to more than 256', 0],
+    // Each boundary is two ways (a word ends, or starts): 2^9 ways from the first to the last.
+    ['x(?:\\b[a-z]?){9}y', TOO_MANY_WAYS, 0],
+    ['(?:\\b|\\B){5}', TOO_MANY_WAYS, 0],
+    ['(?:(?:\\b[a-z]?){0,3}){0,3}', TOO_MANY_WAYS, 0],
+    ['(?:(?:^|$)[a-z]?){9}', TOO_MANY_WAYS, 0],
     ['x\ud800', 'unpaired surrogate U+D800 is not a character', 1],
     ['\udc00', 'unpaired surrogate U+DC00 is not a character', 0],
     ['a\\x{D800}', 'invalid escape sequence: U+D800 is not a character', 1],
@@ -337,6 +406,9 @@ describe('compileRegex: errors', () => {
       '(\\A)?',
       '[a-z]{1,100}',
       '(?:(?:[a-z]?){11}){11}',
+      '(?:\\b[a-z]?){8}',
+      '(?:\\bx){50}',
+      '\\b(?:cat|dog)s?\\b|\\bbird\\b|\\bfish\\b|\\bant\\b|\\bbee\\b|\\bcow\\b|\\bowl\\b',
       '()*',
       '(?:a|^)+',
       '\\\\b',
@@ -359,10 +431,10 @@ interface PgAnswer {
   readonly matched: boolean;
 }
 
-/** One round trip for many (text, ARE pattern) pairs. */
+/** One round trip for many (text, ARE pattern) pairs, matched as the PostgreSQL dialect does: under "C". */
 async function askPostgres(client: pg.Client, pairs: readonly { text: string; source: string }[]): Promise<PgAnswer[]> {
   const { rows } = await client.query<{ i: number; folded: string; matched: boolean }>(
-    `SELECT x.i, lower(x.t COLLATE "und-x-icu") AS folded, lower(x.t COLLATE "und-x-icu") ~ x.p AS matched
+    `SELECT x.i, lower(x.t COLLATE "und-x-icu") AS folded, lower(x.t COLLATE "und-x-icu") COLLATE "C" ~ x.p AS matched
        FROM unnest($1::text[], $2::text[], $3::int[]) AS x(t, p, i)
       ORDER BY x.i`,
     [pairs.map((pair) => pair.text), pairs.map((pair) => pair.source), pairs.map((_, i) => i)],
@@ -396,7 +468,7 @@ type Pattern =
   | { readonly t: 'class'; readonly negated: boolean; readonly items: readonly ClassItem[] }
   | { readonly t: 'perl'; readonly c: PerlLetter; readonly negated: boolean }
   | { readonly t: 'dot' }
-  | { readonly t: 'anchor'; readonly a: '^' | '$' | '\\A' | '\\z' }
+  | { readonly t: 'anchor'; readonly a: '^' | '$' | '\\A' | '\\z' | '\\b' | '\\B' }
   | { readonly t: 'group'; readonly open: string; readonly body: Pattern }
   | { readonly t: 'concat'; readonly items: readonly Pattern[] }
   | { readonly t: 'alt'; readonly items: readonly Pattern[] }
@@ -453,7 +525,10 @@ const { pattern: patternArbitrary } = fc.letrec<{ pattern: Pattern; piece: Patte
   piece: fc.oneof(
     { depthIdentifier: 'regex', depthSize: 'small' },
     { weight: 3, arbitrary: tie('atom') },
-    { weight: 1, arbitrary: fc.constantFrom('^', '$', '\\A', '\\z').map((a): Pattern => ({ t: 'anchor', a })) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('^', '$', '\\A', '\\z', '\\b', '\\B').map((a): Pattern => ({ t: 'anchor', a })),
+    },
     {
       weight: 2,
       arbitrary: fc
@@ -675,6 +750,29 @@ const KNOWN: readonly (readonly [pattern: string, text: string, expected: boolea
   ['(a|b|)*c', 'c', true],
   ['(?P<name>ab){2}', 'abab', true],
   ['[\\x{10FFFF}]', '\u{10ffff}', true],
+  // Word boundaries: RE2's word characters are ASCII letters, digits and _, where ARE's \y under ICU takes é too.
+  ['\\bcat\\b', 'the CAT sat', true],
+  ['\\bcat\\b', 'concat', false],
+  ['\\bcat\\b', 'cat_1', false],
+  ['\\bt', 'ét', true],
+  ['é\\b', 'é', false],
+  ['é\\B', 'é', true],
+  ['\\Bt', 'ét', false],
+  ['\\B', 'béu', false],
+  ['\\B', 'b😀b', false],
+  ['\\B|x', 'é', true],
+  ['\\b1', 'x1', false],
+  ['\\b', '', false],
+  ['\\B', '', true],
+  ['^ \\B$', ' ', true],
+  ['a\\b$', 'a\n', false],
+  ['\\ba', 'x\na', true],
+  ['\\bx', 'İx', true], // İ folds to i and U+0307, which is no word character
+  ['ς\\b', 'ΟΔΟΣ', false],
+  ['ς\\B', 'ΟΔΟΣ', true],
+  ['\\\\b', 'a\\b', true],
+  ['(?:\\b|x)+y', 'xy', true],
+  ['(?:^|\\b)b', 'ab', false],
 ];
 
 describe('compileRegex: PostgreSQL renders the same regular expressions', () => {

@@ -64,6 +64,11 @@ const cases: [string, number[]][] = [
   ['code not contains backup', [2, 3, 5, 6]],
   ['code matches "backup.*\\.zip"', [4]],
   ['code not matches "^w"', [2, 3, 4, 5, 6]],
+  ['code matches "\\bbackup\\b"', [1, 4]],
+  ['code matches "\\breal\\b"', []], // _ is a word character
+  ['code matches "j\\b"', [2]], // Ö is none, as RE2 has it, where ICU would say it is
+  ['code matches "\\Bnsson"', []],
+  ['code not matches "a\\B"', [3, 5]],
   ['code < "b"', [4, 5]],
   ['status in (done, FAILED)', [1, 2, 5]],
   ['status not in (done, failed)', [3, 4, 6]],
@@ -165,6 +170,13 @@ describe('SQL text', () => {
     expect(render(compileWhere('code = a and size > 1', schema, sqlite), sqlite).sql).toBe(
       '(accsyn_fold("code") = ? AND "size" > ?)',
     );
+  });
+
+  it('matches regular expressions in PostgreSQL under "C", whose word characters are RE2\'s', () => {
+    expect(render(compileWhere('code matches "\\bX\\B"', schema, postgres), postgres)).toEqual({
+      sql: 'lower("code" COLLATE "und-x-icu") COLLATE "C" ~ $1',
+      parameters: ['\\yx\\Y'],
+    });
   });
 
   it('bounds the end of the year 9999 by text that sorts after every date', () => {

@@ -523,6 +523,26 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
     ]);
   });
 
+  it("matches \\b and \\B at word boundaries, with RE2's word characters: ASCII letters, digits and _", async () => {
+    await check([
+      ['Transfer WHERE name MATCHES "\\bweekly\\b"', 'backup'],
+      ['Transfer WHERE name MATCHES "\\bFINAL\\b"', 'take'],
+      ['Transfer WHERE name MATCHES "\\b1\\b"', ''],
+      ['Transfer WHERE name MATCHES "\\bzip$"', 'zip'],
+      // Ä, σ, ɤ and ✓ are no word characters, as for RE2 (PostgreSQL's \y would take letters of every script).
+      ['Transfer WHERE name MATCHES "\\brger\\b"', 'zip'],
+      ['Transfer WHERE name MATCHES "\\Brger"', ''],
+      ['Transfer WHERE name MATCHES "^\\B"', 'zip greek horn'],
+      ['transfer where NAME matches "\\B$"', 'quoted greek music'],
+      ['Transfer WHERE name NOT MATCHES "\\B"', 'star'],
+      ['Transfer WHERE description MATCHES "one\\b\\s\\bline"', 'greek'],
+      ['Transfer WHERE description MATCHES "\\bzola\\b|^\\bn"', 'backup take'],
+      // The query's "\\\\b" is the pattern \\b: an escaped backslash, then b, and no boundary.
+      ['Transfer WHERE description MATCHES "\\\\\\\\b"', ''],
+      ['Transfer WHERE description MATCHES "\\\\\\\\take\\b"', 'spaces'],
+    ]);
+  });
+
   it('nests AND, OR and NOT with parentheses, AND binding tighter', async () => {
     await check([
       ['Transfer WHERE status = done OR priority = 0 AND name = "ärger*"', 'backup zip'],
@@ -724,7 +744,8 @@ describe('other types on SQLite and PostgreSQL', () => {
       'Transfer WHERE priority CONTAINS 5',
       'Transfer WHERE metadata = x',
       'Transfer WHERE name MATCHES "(\\w+) \\1"',
-      'Transfer WHERE name MATCHES "\\bweekly"',
+      'Transfer WHERE name MATCHES "[\\b]"',
+      'Transfer WHERE name MATCHES "x(?:\\b[a-z]?){9}"',
       'Transfer WHERE name MATCHES "[İ]"',
       'Transfer WHERE name MATCHES "(?i)x"',
       'Transfer WHERE name MATCHES "\\p{Greek}"',
