@@ -8,6 +8,12 @@ const STORE_SUITES = [
   'packages/server/test/fuzz.test.ts',
   'packages/server/test/durability.test.ts',
   'packages/server/test/store.test.ts',
+  'packages/server/test/settings.test.ts',
+  'packages/server/test/metrics.test.ts',
+  'packages/server/test/servers.test.ts',
+  'packages/server/test/audit.test.ts',
+  'packages/server/test/filesharing.test.ts',
+  'packages/server/test/file-roles.test.ts',
 ];
 
 export default defineConfig({

@@ -9,7 +9,8 @@ export type Role = 'admin' | 'employee' | 'standard';
 export const ROLES: readonly Role[] = ['admin', 'employee', 'standard'];
 
 /**
- * `ref`: the id of another entity (its types in `refs`); `party`: a transfer end in `<type>:<id>` form; `hr`: a
+ * `ref`: the id of another entity (its types in `refs`); `party`: an entity in `<type>:<id>` form (a transfer end,
+ * what an audit log entry is about); `hr`: a
  * human-readable form that the server computes (`user_hr`, ...); `json`: any JSON value, not queryable.
  */
 export type ValueType = 'string' | 'number' | 'boolean' | 'date' | 'json' | 'ref' | 'party' | 'hr';
@@ -33,7 +34,7 @@ export interface AttributeSpec {
 }
 
 /** The kinds of stored entity; several API types share one (transfer, queue, delivery and request are jobs). */
-export type Family = 'workspace' | 'user' | 'job' | 'task' | 'share' | 'site' | 'client' | 'acl';
+export type Family = 'workspace' | 'user' | 'job' | 'task' | 'share' | 'site' | 'client' | 'acl' | 'log' | 'file';
 
 export interface EntityTypeSpec {
   readonly name: string;
@@ -288,6 +289,9 @@ export const ENTITY_TYPES: readonly EntityTypeSpec[] = [
       path: editable(str),
       read: editable(bool),
       write: editable(bool),
+      // Every path of the share the ACL grants rights on: [{path, read, write}]; path, read and write above are the
+      // rule granted last.
+      rules: { type: 'json' },
       acknowledged: bool,
       role: str,
       status: str,
@@ -296,6 +300,33 @@ export const ENTITY_TYPES: readonly EntityTypeSpec[] = [
     },
     { statuses: ['enabled', 'disabled'] },
   ),
+  // A file of a collection (reference §3.8): a path on one of the workspace's shares, with a uuid for its id.
+  type('file', 'file', {
+    id: str,
+    parent: ref('share'),
+    parent_hr: hr,
+    path: str,
+    created: date,
+    creator: ref('user'),
+    creator_hr: hr,
+  }),
+  // The audit log: one entry per write and login, which the server alone writes. `entity` is what was written, as
+  // `<family>:<id>` (`job:...`, `share:...`); `data` the payload as sent, secrets masked, cut at a few KB.
+  type('log', 'log', {
+    id: str,
+    created: date,
+    user: ref('user'),
+    user_hr: hr,
+    address: str,
+    method: str,
+    operation: str,
+    entity: { type: 'party' },
+    entity_hr: hr,
+    query: str,
+    outcome: { ...str, values: ['ok', 'denied'] },
+    message: str,
+    data: { type: 'json' },
+  }),
 ];
 
 const BY_NAME = new Map<string, EntityTypeSpec>();

@@ -19,10 +19,12 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { audited, recordLogin } from './audit/record.js';
 import { authenticateEvent, type Headers, login } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import { dispatch } from './events.js';
 import { HttpError, notFound } from './http/errors.js';
+import { ClientIdentity } from './limits/client.js';
 import { ClientGone, Limits } from './limits/limits.js';
 import type { LimitStore } from './limits/store.js';
 import { databaseRefusedValue, databaseUnavailable } from './store/postgres.js';
@@ -43,6 +45,11 @@ export interface AppOptions {
 
 export function buildApp({ store, config, logger, limitStore }: AppOptions): FastifyInstance {
   let limits: Limits | undefined;
+  // Who a request comes from, for the request log and the audit log: as the rate limits read it, also without them.
+  const identity = new ClientIdentity(config.trustProxy, config.limits.ipv6Prefix);
+  const clientOf = (request: FastifyRequest) =>
+    limits?.clientOf(request) ??
+    identity.address(request.raw.socket?.remoteAddress, request.headers['x-forwarded-for']);
   const tls = config.tls && { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
   const app = Fastify({
     loggerInstance: typeof logger === 'object' ? logger : undefined,
@@ -55,7 +62,7 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
     bodyLimit: config.bodyLimit,
     forceCloseConnections: 'idle',
     genReqId: () => randomUUID(),
-    logController: new RequestLog((request) => limits?.clientOf(request)),
+    logController: new RequestLog(clientOf),
     // A GET event's whole query string is its envelope, which we read raw (`rawQueryOf`): parsing it into
     // `request.query` as well would only cost time, on every call. No route reads `request.query`.
     routerOptions: { querystringParser: () => ({}) },
@@ -88,6 +95,7 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
   const loginRoute = async (request: FastifyRequest) => {
     await throttle(request);
     const caller = await login(store, headersOf(request), new Date());
+    await recordLogin(store, request.log, caller, clientOf(request), request.method);
     return { result: { role: caller.user.role, id: caller.user.id, session_id: caller.session } };
   };
   app.put(LOGIN_PATH, loginRoute);
@@ -104,7 +112,8 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
         await throttle(request);
         throw error;
       });
-      return dispatch({ store, config, caller, envelope, method: request.method as 'GET' | 'PUT' | 'POST' | 'DELETE' });
+      const method = request.method as 'GET' | 'PUT' | 'POST' | 'DELETE';
+      return audited({ store, config, caller, envelope, method, address: clientOf(request) }, dispatch, request.log);
     },
   });
 

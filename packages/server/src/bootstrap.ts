@@ -67,7 +67,7 @@ export async function bootstrap(
       .insertInto('api_keys')
       .values(keyRow(workspaceId, user.id, 'bootstrap', apiKey, now, undefined))
       .execute();
-    await createDefaults(trx, workspaceId, user.id, at);
+    await createDefaults(trx, workspaceId, user.id, at, join(config.dataDir, 'volumes', 'default'));
     return true;
   });
   if (!created) return undefined;
@@ -79,7 +79,13 @@ export async function bootstrap(
  * What a new workspace starts with, so that it takes shares and transfers at once: the main site `hq`, the default
  * volume `default` (its files under `<data dir>/volumes/default`) and the queues high, medium (the default) and low.
  */
-async function createDefaults(db: Kysely<Tables>, workspace: string, admin: string, at: string): Promise<void> {
+async function createDefaults(
+  db: Kysely<Tables>,
+  workspace: string,
+  admin: string,
+  at: string,
+  volumePath: string,
+): Promise<void> {
   const record = () => ({ id: newId(), workspace, created: at, creator: admin, modified: at, modifier: admin });
   await sql`INSERT INTO sites (id, workspace, created, creator, modified, modifier, code, code_folded, name, name_folded,
     main, accsyn, status) VALUES (${sql.join(Object.values(record()))}, 'hq', 'hq', 'hq', 'hq', 1, 0, 'enabled')`.execute(
@@ -87,7 +93,7 @@ async function createDefaults(db: Kysely<Tables>, workspace: string, admin: stri
   );
   await sql`INSERT INTO shares (id, workspace, created, creator, modified, modifier, type, code, code_folded, name,
     name_folded, status, "default", path, inactive) VALUES (${sql.join(Object.values(record()))}, 'volume', 'default',
-    'default', 'default', 'default', 'enabled', 1, 'volumes/default', 0)`.execute(db);
+    'default', 'default', 'default', 'enabled', 1, ${volumePath}, 0)`.execute(db);
   for (const [code, priority] of [
     ['high', 999],
     ['medium', 500],

@@ -4,9 +4,15 @@ import type { ServerConfig } from './config.js';
 import { edit, remove, setActive } from './entities/change.js';
 import { create } from './entities/create.js';
 import { find } from './entities/find.js';
+import { metrics } from './entities/metrics.js';
 import { readableAttributes, typeNamed } from './entities/model.js';
 import { addRecipient, listRecipients, removeRecipient } from './entities/recipients.js';
+import { report } from './entities/report.js';
+import { assignServer, listServers } from './entities/servers.js';
+import { addFiles, removeFiles } from './files/collections.js';
+import { fileOperation } from './files/operations.js';
 import { badRequest, HttpError } from './http/errors.js';
+import { setting } from './settings/setting.js';
 import type { Store } from './store/store.js';
 
 /** An event on its way to its handler: who sent it, what it carries, and the database. */
@@ -16,12 +22,16 @@ export interface EventContext {
   readonly envelope: Envelope;
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
   readonly config: ServerConfig;
+  /** The client's address, as the rate limits read it (`--trust-proxy` honoured). */
+  readonly address: string;
 }
 
 type EntityHandler = (context: EventContext, spec: EntityTypeSpec) => Promise<unknown>;
 
 /** The operations on an entity type, `<type>/<operation>` in a uri (reference §2.4), with the method each takes. */
-const ENTITY_OPERATIONS: Readonly<Record<string, { method: EventContext['method']; handler: EntityHandler }>> = {
+const ENTITY_OPERATIONS: Readonly<
+  Record<string, { method: EventContext['method'] | readonly EventContext['method'][]; handler: EntityHandler }>
+> = {
   find: { method: 'GET', handler: find },
   create: { method: 'POST', handler: create },
   edit: { method: 'PUT', handler: edit },
@@ -31,10 +41,15 @@ const ENTITY_OPERATIONS: Readonly<Record<string, { method: EventContext['method'
   recipients: { method: 'GET', handler: listRecipients },
   'recipient/add': { method: 'PUT', handler: addRecipient },
   recipient: { method: 'DELETE', handler: removeRecipient },
+  metrics: { method: 'GET', handler: metrics },
+  servers: { method: 'GET', handler: listServers },
+  server: { method: ['PUT', 'DELETE'], handler: assignServer },
+  add: { method: 'POST', handler: addFiles },
+  'file/remove': { method: 'DELETE', handler: removeFiles },
 };
 
 /** Runs an event and answers `{"result": ...}`, shaped per uri as the official client reads it. */
-export async function dispatch(context: EventContext): Promise<{ result: unknown }> {
+export async function dispatch(context: EventContext): Promise<{ result: unknown; report?: string }> {
   const uri = context.envelope.uri.trim().toLowerCase();
   if (uri === 'entitytypes' && context.method === 'GET') return { result: ENTITY_TYPE_NAMES };
   if (uri === 'user/api_key') {
@@ -45,11 +60,18 @@ export async function dispatch(context: EventContext): Promise<{ result: unknown
     );
   }
   if (uri === 'attributes' && context.method === 'GET') return { result: attributes(context) };
+  if (uri === 'setting') return { result: await setting(context) };
+  if (uri.endsWith('/report') && context.method === 'GET') {
+    // report() reads its text at the top level, not under result (reference §2.3); JSON leaves an undefined out.
+    return { result: undefined, report: await report(context, typeNamed(uri.slice(0, -'/report'.length))) };
+  }
+  if (uri === 'workspace/file') return { result: await fileOperation(context) };
   const slash = uri.indexOf('/');
   const operation = ENTITY_OPERATIONS[uri.slice(slash + 1)];
   if (slash <= 0 || !operation) throw badRequest(`Unknown operation: ${context.method} ${uri}.`);
-  if (operation.method !== context.method) {
-    throw badRequest(`${uri} takes ${operation.method}, not ${context.method}.`);
+  const methods = [operation.method].flat();
+  if (!methods.includes(context.method)) {
+    throw badRequest(`${uri} takes ${methods.join(' or ')}, not ${context.method}.`);
   }
   return { result: await operation.handler(context, typeNamed(uri.slice(0, slash))) };
 }

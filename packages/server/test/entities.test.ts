@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.js';
 import { addUser, RawSession } from './support/session.js';
@@ -426,7 +427,7 @@ describe('deliveries', () => {
         'lisa@example.com is not a recipient of this delivery.',
       ],
       [
-        admin.call('PUT', 'job/recipient/add', { recipient: 'nobody@acme.test' }, { id }),
+        admin.call('PUT', 'job/recipient/add', { recipient: 'nobody@acme.test', invite: false }, { id }),
         400,
         "job/recipient/add: recipient: there is no user 'nobody@acme.test' in this workspace.",
       ],
@@ -443,6 +444,12 @@ describe('deliveries', () => {
     ];
     for (const [reply, status, message] of refusals)
       expect([(await reply).status, (await reply).json.message]).toEqual([status, message]);
+    // Without invite: false, an unknown e-mail is invited as a standard user, as grant does in the official client.
+    expect(await admin.result(admin.call('PUT', 'job/recipient/add', { recipient: 'new@acme.test' }, { id }))).toBe(
+      true,
+    );
+    const [invited] = await admin.result<Entity[]>(admin.find('User WHERE code=new@acme.test'));
+    expect(invited).toMatchObject({ code: 'new@acme.test', role: 'standard' });
     const [transfer] = await admin.result<Entity[]>(
       admin.create('transfer', { source: 'c.mov', destination: 'd.mov' }),
     );
@@ -495,9 +502,15 @@ describe('other shares, sites and queues', () => {
     );
     expect(collection).toMatchObject({ code: 'picks', files: ['volume=default/a.mov', 'shared-folder/b.mov'] });
     const absolute = await admin.create('collection', { name: 'Bad', files: ['/etc/passwd'] });
-    expect(absolute.json.message).toBe('files[0]: a collection takes share paths, not local ones.');
-    const [volume] = await admin.result<Entity[]>(admin.create('volume', { name: 'Assets', path: '/mnt/assets' }));
-    expect(volume).toMatchObject({ code: 'assets', default: false, type: 'volume' });
+    expect(absolute.json.message).toMatch(/^files\[0\]: path "\/etc\/passwd" is on a user's machine/);
+    const missing = await admin.create('volume', { name: 'Assets', path: '/mnt/no-such-assets' });
+    expect(missing.json.message).toBe(
+      'volume.path "/mnt/no-such-assets" does not exist on the server; create the directory first.',
+    );
+    const [volume] = await admin.result<Entity[]>(
+      admin.create('volume', { name: 'Assets', paths: { linux: tmpdir() } }),
+    );
+    expect(volume).toMatchObject({ code: 'assets', default: false, type: 'volume', path: tmpdir() });
     const [site] = await admin.result<Entity[]>(admin.create('site', { code: 'stockholm' }));
     expect(site).toMatchObject({ code: 'stockholm', main: false });
     const [queue] = await admin.result<Entity[]>(admin.create('queue', { name: 'Night Renders', priority: 10 }));
@@ -532,7 +545,14 @@ describe('every attribute', () => {
     for (const type of types) {
       const names = await admin.result<string[]>(admin.call('GET', 'attributes', { entitytype: type }));
       // JSON values and the _hr forms are answers only, not queryable.
-      const json = ['metadata', 'paths', 'files', ...(type === 'task' ? ['source', 'destination'] : [])];
+      const json = [
+        'metadata',
+        'paths',
+        'files',
+        'data',
+        'rules',
+        ...(type === 'task' ? ['source', 'destination'] : []),
+      ];
       for (const name of names.filter((n) => !n.endsWith('_hr') && !json.includes(n))) {
         const text = ['code', 'name'].includes(name) ? [`${name}="x*"`, `${name} contains x`] : [];
         for (const query of [`${name}=null`, `${name}!=null`, ...text]) {

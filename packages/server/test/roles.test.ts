@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { ROLES, type Role } from 'accsyn-protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reply } from './support/raw.js';
@@ -265,7 +266,7 @@ const FIXTURES: Record<TypeName, Record<string, (actor: Actor) => Promise<Entity
     "another standard user's home": async () => homeOf(await newUser('standard')),
     'their own home': (actor) => homeOf(actor.user),
   },
-  volume: { 'a volume': () => made('volume', { name: `volume-${next()}` }) },
+  volume: { 'a volume': () => made('volume', { name: `volume-${next()}`, path: tmpdir() }) },
   site: { 'a site': () => made('site', { name: `site-${next()}` }) },
   acl: {
     "an admin's ACL": async () => grant((await newUser('admin')).code as string, await newFolder()),
@@ -325,7 +326,7 @@ const CREATIONS: Record<TypeName, Record<string, (actor: Actor) => Promise<Creat
       return { data: { user: actor.user.code } };
     },
   },
-  volume: { 'a volume': async () => ({ data: { name: `volume-${next()}` } }) },
+  volume: { 'a volume': async () => ({ data: { name: `volume-${next()}`, path: tmpdir() } }) },
   site: { 'a site': async () => ({ data: { name: `site-${next()}` } }) },
   acl: {
     'an ACL for an admin': async () => aclFor((await newUser('admin')).code as string),
@@ -588,7 +589,7 @@ describe('another workspace on the same server', () => {
   async function oneOfEach(session: RawSession, prefix: string): Promise<Record<TypeName, Entity>> {
     const make = (type: string, data: unknown, id?: string) => made(type, data, id, session);
     const user = await make('user', { code: `${prefix}-user@example.com`, name: `${prefix}-user` });
-    const volume = await make('volume', { name: `${prefix}-volume` });
+    const volume = await make('volume', { name: `${prefix}-volume`, path: tmpdir() });
     const folder = await make('folder', { parent: volume.code, path: 'proj', name: `${prefix}-folder` });
     const job = await make('transfer', {
       source: `folder=${folder.code}/a.mov`,

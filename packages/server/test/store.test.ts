@@ -43,6 +43,9 @@ describe('migrations', () => {
       '0003-postgres-types',
       '0004-job-indexes-in-find-order',
       '0005-postgres-folded-code-point-order',
+      '0006-files',
+      '0007-settings',
+      '0008-audit-log',
     ]);
     const again = await openStore(test.database);
     try {
@@ -66,7 +69,7 @@ describe('migrations', () => {
           .selectFrom('kysely_migration' as never)
           .selectAll()
           .execute();
-        expect(ran).toHaveLength(5);
+        expect(ran).toHaveLength(8);
         // Each node then bootstraps, unless another did: one workspace, whatever the order.
         const config = readConfig(['--data-dir', mkdtempSync(join(tmpdir(), 'accsyn-store-test-'))], {});
         const created = await Promise.all(stores.map((s) => bootstrap(s, config)));

@@ -71,6 +71,14 @@ export function readable(spec: EntityTypeSpec, caller: Caller): Sql {
     case 'acl':
       // Footnote 1 for standard users: their own entries and those of standard users.
       return role === 'employee' ? TRUE : selfOrStandard(caller, sql`substr(e.entity, 6)`);
+    case 'log':
+      // The audit log is the admins'; everyone else reads what they did themselves.
+      return sql`${sql.id('e.user')} = ${caller.user.id}`;
+    case 'file':
+      // A collection's files are as visible as the collection.
+      return role === 'employee'
+        ? TRUE
+        : sql`e.parent IN (SELECT c.id FROM shares c WHERE c.workspace = ${caller.workspace.id} AND (${granted(caller, sql.id('c.id'))} OR c."user" = ${caller.user.id}))`;
     default:
       // client, app, userserver: employees see all; standard users their own and standard users' (not servers).
       return role === 'employee' ? TRUE : sql`(e.type <> 1 AND ${selfOrStandard(caller, sql.id('e.user'))})`;
@@ -100,6 +108,9 @@ const WRITERS: Readonly<Record<string, readonly Role[]>> = {
  * depend on the entity follow in `checkOwnership`.
  */
 export function checkRole(spec: EntityTypeSpec, caller: Caller, operation: Operation): void {
+  if (spec.family === 'log') {
+    throw forbidden('The audit log is written by the server alone: its entries cannot be created, changed or deleted.');
+  }
   const role = caller.user.role;
   const writers = WRITERS[spec.name];
   if (writers && !writers.includes(role)) {

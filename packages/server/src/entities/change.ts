@@ -1,6 +1,7 @@
 import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
 import { sql } from 'kysely';
 import type { EventContext } from '../events.js';
+import { volumeDirectoryFor } from '../files/locate.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { isId } from '../store/ids.js';
 import { capitalise, checkRole } from './access.js';
@@ -37,6 +38,10 @@ async function editEntity(context: EventContext, spec: EntityTypeSpec): Promise<
   await checkWrite(context, spec, stored);
   const changes = columnsOf(spec, data, 'edit');
   await resolveReferences(context, spec, changes);
+  if (spec.name === 'volume' && (changes.path !== undefined || changes.paths !== undefined)) {
+    const paths = typeof changes.paths === 'string' ? JSON.parse(changes.paths) : undefined;
+    changes.path = await volumeDirectoryFor(changes.path, paths);
+  }
   if (spec.name === 'user' && changes.role !== undefined && context.caller.user.role !== 'admin') {
     throw new HttpError(403, 'Permission denied: only an admin may change roles.');
   }

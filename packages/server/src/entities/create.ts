@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { type EntityTypeSpec, JOB_TYPES, type Role } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
 import type { EventContext } from '../events.js';
+import { collectablePaths, insertFiles } from '../files/collections.js';
+import { volumeDirectoryFor } from '../files/locate.js';
+import { aclRules } from '../files/rights.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { newId } from '../store/ids.js';
 import { sql } from '../store/sql.js';
@@ -156,7 +159,8 @@ async function prepare(
       return prepareDelivery(context, spec, data, row);
     case 'volume': {
       const code = (row.code as string | undefined) ?? slug(String(row.name ?? ''));
-      return { row: { status: 'enabled', default: 0, name: code, ...row, code, type: 'volume' } };
+      const path = await volumeDirectoryFor(row.path, data.paths);
+      return { row: { status: 'enabled', default: 0, name: code, ...row, code, path, type: 'volume' } };
     }
     case 'folder':
     case 'home': {
@@ -199,13 +203,7 @@ async function prepare(
     }
     case 'collection': {
       const files = data.files ?? [];
-      if (!Array.isArray(files))
-        throw badRequest('collection.files must be a list of paths such as "volume=assets/a.mov".');
-      for (const [i, file] of files.entries()) {
-        const { endpoint } = await resolveEndpoint(store, caller, file, `files[${i}]`);
-        if (endpoint.location.kind === 'local')
-          throw badRequest(`files[${i}]: a collection takes share paths, not local ones.`);
-      }
+      const paths = Array.isArray(files) && files.length === 0 ? [] : await collectablePaths(context, files);
       const name = String(row.name ?? '');
       if (!name) throw badRequest('A new collection needs name.');
       return {
@@ -213,8 +211,12 @@ async function prepare(
           status: 'enabled',
           inactive: 0,
           ...row,
+          files: '[]',
           code: (row.code as string | undefined) ?? slug(name),
           type: 'collection',
+        },
+        after: async (db, id, now) => {
+          await insertFiles(db, context, id, paths, now);
         },
       };
     }
@@ -223,7 +225,7 @@ async function prepare(
       return { row: { status: 'enabled', main: 0, accsyn: 0, name: code, ...row, code } };
     }
     case 'acl':
-      return prepareAcl(context, row);
+      return prepareAcl(context, row, data);
     default:
       throw badRequest(`${capitalise(spec.name)}s cannot be created through the API.`);
   }
@@ -528,31 +530,72 @@ async function prepareDelivery(
   };
 }
 
-/** acl/create, which grant sends: one ACL per user and share; granting again updates it (and answers true). */
-async function prepareAcl(context: EventContext, row: Row): Promise<Prepared> {
+/**
+ * acl/create, which grant sends: one ACL per user and share, holding rights on several paths of the share (`rules`).
+ * Granting again adds or replaces the rule of that path, and answers true. An e-mail that names no user invites
+ * them, as a standard user, unless `invite` is false.
+ */
+async function prepareAcl(context: EventContext, row: Row, data: Record<string, unknown>): Promise<Prepared> {
   const entity = String(row.entity);
   const target = String(row.target);
   if (!entity.startsWith('user:')) throw badRequest(`acl.entity must be "user:<id or e-mail>", not '${entity}'.`);
   if (!target.startsWith('share:')) throw badRequest(`acl.target must be "share:<id or code>", not '${target}'.`);
-  const user = await userId(context, entity.slice('user:'.length), 'acl.entity');
   const share = await shareId(context, target.slice('share:'.length), undefined, 'acl.target');
   const read = row.read === undefined ? 1 : row.read;
   const write = row.write === undefined ? 1 : row.write;
   if (read === 0 && write === 0) throw badRequest('An ACL must grant read, write or both.');
-  const [existing] = await context.store.rows<{ id: string }>(sql`SELECT id FROM acls
-    WHERE workspace = ${context.caller.workspace.id} AND entity = ${`user:${user}`} AND target = ${`share:${share}`}
-    AND archived IS NULL`);
+  const path = normaliseAclPath(row.path);
+  const user = await userOrInvite(context, entity.slice('user:'.length), data.invite, {
+    operation: 'acl/create',
+    field: 'acl.entity',
+  });
+  const [existing] = await context.store.rows<{
+    id: string;
+    path: string;
+    read: number;
+    write: number;
+    rules: string | null;
+  }>(
+    sql`SELECT id, path, read, write, rules FROM acls WHERE workspace = ${context.caller.workspace.id}
+    AND entity = ${`user:${user}`} AND target = ${`share:${share}`} AND archived IS NULL`,
+  );
+  const rule = { path: path === '/' ? '' : path, read: read === 1, write: write === 1 };
+  const rules = [...(existing ? aclRules(existing).filter((known) => known.path !== rule.path) : []), rule];
   return {
     row: {
       ...(existing ? { id: existing.id } : { status: 'enabled', inactive: 0, acknowledged: 0, role: 'user' }),
       ...row,
       entity: `user:${user}`,
       target: `share:${share}`,
-      path: normaliseAclPath(row.path),
+      path,
       read,
       write,
+      rules: JSON.stringify(rules.map((known) => ({ ...known, path: known.path === '' ? '/' : known.path }))),
     },
   };
+}
+
+/**
+ * The user an id or e-mail names; an e-mail that names none is invited as a standard user (as user/create would
+ * make them) unless `invite` is false.
+ */
+export async function userOrInvite(
+  context: EventContext,
+  value: unknown,
+  invite: unknown,
+  what: { operation: string; field: string },
+): Promise<string> {
+  if (invite !== undefined && typeof invite !== 'boolean') {
+    throw badRequest(`${what.operation}: invite must be true or false.`);
+  }
+  const found = typeof value === 'string' && (await liveId(context.store, context.caller.workspace.id, 'user', value));
+  if (found) return found;
+  if (invite === false || typeof value !== 'string' || !EMAIL.test(value)) return userId(context, value, what.field);
+  const invited = await create(
+    { ...context, envelope: { ...context.envelope, data: { code: value }, id: undefined } },
+    typeNamed('user'),
+  );
+  return (invited[0] as Row).id as string;
 }
 
 function normaliseAclPath(path: unknown): string {

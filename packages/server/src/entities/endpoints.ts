@@ -1,6 +1,7 @@
 import { JOB_TYPES } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
 import type { Caller } from '../auth/authenticate.js';
+import { shareOf } from '../files/locate.js';
 import { HttpError } from '../http/errors.js';
 import { type Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
@@ -106,28 +107,11 @@ export async function resolveEndpoint(
   };
 }
 
-/** The volume and share a location lies on; both null for local paths. */
-async function resolveShare(store: Store, caller: Caller, location: Location, what: string) {
-  const workspace = caller.workspace.id;
-  switch (location.kind) {
-    case 'default': {
-      const volume = await defaultVolume(store, workspace);
-      if (!volume) throw refused(`${what}: this workspace has no default volume.`);
-      return { v: volume, s: volume };
-    }
-    case 'share': {
-      const type = location.shareType === 'share' ? sql.empty : sql`AND type = ${location.shareType}`;
-      const id =
-        location.shareType === 'volume' && location.share === '(default)'
-          ? await defaultVolume(store, workspace)
-          : await liveId(store, workspace, 'share', location.share, sql`AND inactive = 0 ${type}`);
-      if (!id) throw refused(`${what}: there is no ${location.shareType} '${location.share}' in this workspace.`);
-      const parent = await one(store, sql`SELECT COALESCE(parent, id) AS id FROM shares WHERE id = ${id}`);
-      return { v: parent, s: id };
-    }
-    default:
-      return { v: null, s: null };
-  }
+/** The volume and share a location lies on (found as the file calls find them); both null off the shares. */
+async function resolveShare(store: Store, caller: Caller, location: Location, text: string) {
+  if (location.kind !== 'default' && location.kind !== 'share' && location.kind !== 'home') return { v: null, s: null };
+  const share = await shareOf(store, caller, location, text);
+  return { v: share.type === 'volume' ? share.id : share.parent, s: share.id };
 }
 
 async function one(store: Store, query: Sql): Promise<string | null> {

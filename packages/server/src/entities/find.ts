@@ -76,9 +76,29 @@ export function findOptions(data: unknown): FindOptions {
 }
 
 export async function find(context: EventContext, spec: EntityTypeSpec): Promise<Row[]> {
-  const { store, caller, envelope } = context;
-  const options = findOptions(envelope.data);
+  const { store } = context;
+  const options = findOptions(context.envelope.data);
   const attributes = chosenAttributes(spec, context, options.attributes);
+  const conditions = await findConditions(context, spec, options);
+  const rows = await store.rows<Row>(sql`SELECT ${selectList(columnsRead(spec, attributes))}
+    FROM ${sql.id(TABLES[spec.family])} e
+    WHERE ${sql.join(conditions, sql` AND `)}
+    ORDER BY e.created, e.id
+    ${options.limit ? sql`LIMIT ${options.limit}` : store.dialect === 'sqlite' ? sql`LIMIT -1` : sql.empty}
+    ${options.skip ? sql`OFFSET ${options.skip}` : sql.empty}`);
+  return present(context, spec, rows, attributes);
+}
+
+/**
+ * What a find of `spec` sees, as conditions on its table aliased `e`: the caller's workspace and read rights, the
+ * subtype, the scope (or the envelope's id), the parent and the query. Metrics and reports count and list the same.
+ */
+export async function findConditions(
+  context: EventContext,
+  spec: EntityTypeSpec,
+  options: FindOptions,
+): Promise<Sql[]> {
+  const { caller, envelope } = context;
   const conditions: Sql[] = [
     spec.family === 'workspace' ? sql`e.id = ${caller.workspace.id}` : sql`e.workspace = ${caller.workspace.id}`,
     readable(spec, caller),
@@ -95,13 +115,7 @@ export async function find(context: EventContext, spec: EntityTypeSpec): Promise
     if (spec.name === 'user' && options.single && !envelope.query) conditions.push(sql`e.id = ${caller.user.id}`);
   }
   if (envelope.query) conditions.push(await where(context, spec, envelope.query));
-  const rows = await store.rows<Row>(sql`SELECT ${selectList(columnsRead(spec, attributes))}
-    FROM ${sql.id(TABLES[spec.family])} e
-    WHERE ${sql.join(conditions, sql` AND `)}
-    ORDER BY e.created, e.id
-    ${options.limit ? sql`LIMIT ${options.limit}` : store.dialect === 'sqlite' ? sql`LIMIT -1` : sql.empty}
-    ${options.skip ? sql`OFFSET ${options.skip}` : sql.empty}`);
-  return present(context, spec, rows, attributes);
+  return conditions;
 }
 
 const selectLists = new WeakMap<readonly string[], Sql>();

@@ -25,6 +25,8 @@ export const TABLES: Readonly<Record<Family, string>> = {
   site: 'sites',
   client: 'clients',
   acl: 'acls',
+  log: 'logs',
+  file: 'files',
 };
 
 /** Families whose entities can be deactivated (`inactive`), and families whose rows have `archived`. */
@@ -45,7 +47,7 @@ function storedLowercase(name: string, attribute: AttributeSpec): boolean {
   return attribute.type === 'ref' || attribute.type === 'party' || LOWERCASE.has(name);
 }
 
-const LOWERCASE = new Set(['id', 'status', 'role', 'entity', 'target']);
+const LOWERCASE = new Set(['id', 'status', 'role', 'entity', 'target', 'operation', 'outcome']);
 
 export type Row = Record<string, unknown>;
 

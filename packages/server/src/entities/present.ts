@@ -53,7 +53,7 @@ function planOf(spec: EntityTypeSpec, attributes: readonly string[]): readonly P
     if (base === 'status' || base === 'type') return [{ kind: base, name, base }];
     if (spec.attributes[base]?.type === 'party') return [{ kind: 'party', name, base }];
     if (base === 'entity' || base === 'target') return [{ kind: 'code', name, base }];
-    const family = spec.family === 'share' && base === 'parent' ? 'share' : HR_FAMILY[base];
+    const family = (spec.family === 'share' || spec.family === 'file') && base === 'parent' ? 'share' : HR_FAMILY[base];
     return [{ kind: 'id', name, base, family }];
   });
   bySpec.set(attributes, plan);
@@ -169,7 +169,8 @@ async function lookUpNames(
   const keyOf = (family: Family, id: string) => `${workspace}/${family}/${id}`;
   const lookups: Sql[] = [];
   for (const [family, ids] of wanted) {
-    if (!TABLES[family] || family === 'task' || family === 'acl') continue;
+    // Tasks, ACLs, log entries and collection files have no code or name to show.
+    if (!TABLES[family] || family === 'task' || family === 'acl' || family === 'log' || family === 'file') continue;
     const missing: string[] = [];
     for (const id of ids) {
       const label = version === undefined ? undefined : store.labels.get(version, keyOf(family, id));

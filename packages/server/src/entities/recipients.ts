@@ -3,7 +3,7 @@ import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { sql } from '../store/sql.js';
 import { checkRole } from './access.js';
-import { userId } from './create.js';
+import { userId, userOrInvite } from './create.js';
 import { checkWrite, objectOf, visibleJob } from './write.js';
 
 /**
@@ -21,14 +21,17 @@ export async function listRecipients(context: EventContext, spec: EntityTypeSpec
   return rows.map((row) => ({ actioned: row.actioned === 1, user: row.user, user_hr: row.user_hr }));
 }
 
-/** Adds a recipient; one already on the list stays as it is. `invite` is taken, but this server sends no e-mail. */
+/**
+ * Adds a recipient, inviting an unknown e-mail unless `invite` is false (this server sends no e-mail); one already on
+ * the list stays as it is.
+ */
 export async function addRecipient(context: EventContext, spec: EntityTypeSpec): Promise<true> {
   const { id: job } = await recipientJob(context, spec, true);
   const data = objectOf(context.envelope.data, 'job/recipient/add');
-  if (data.invite !== undefined && typeof data.invite !== 'boolean') {
-    throw badRequest('job/recipient/add: invite must be true or false.');
-  }
-  const user = await userId(context, data.recipient, 'job/recipient/add: recipient');
+  const user = await userOrInvite(context, data.recipient, data.invite, {
+    operation: 'job/recipient/add',
+    field: 'job/recipient/add: recipient',
+  });
   await context.store.db
     .insertInto('recipients')
     .values({ job, user, actioned: 0, created: new Date().toISOString() })

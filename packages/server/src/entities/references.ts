@@ -30,7 +30,7 @@ export async function idsByCode(store: Store, workspace: string, families: reado
 }
 
 /** The families whose entities have a code and can be deleted: users, jobs, shares, sites, clients. */
-export type CodedFamily = Exclude<Family, 'workspace' | 'task' | 'acl'>;
+export type CodedFamily = Exclude<Family, 'workspace' | 'task' | 'acl' | 'log' | 'file'>;
 
 /**
  * The id of the live (not deleted) entity of `family` in the workspace that `value` names, by its id or its code;

@@ -115,6 +115,16 @@ export async function visibleJob(context: EventContext, id: unknown): Promise<{ 
   return { spec, row: await visibleRow(context, spec, id) };
 }
 
+/** A share the caller can see, whatever its type: a volume, a folder, a home or a collection. */
+export async function visibleShare(context: EventContext, id: unknown): Promise<{ spec: EntityTypeSpec; row: Row }> {
+  const [found] =
+    typeof id === 'string'
+      ? await context.store.rows<{ type: string }>(sql`SELECT type FROM shares WHERE id = ${id}`)
+      : [];
+  const spec = typeNamed(found?.type ?? 'folder');
+  return { spec, row: await visibleRow(context, spec, id) };
+}
+
 /**
  * Replaces each reference among `row`'s values, given as an id or a code, by the id of an entity of the caller's
  * workspace it names; a reference to nothing there is a 400, so no entity ever points into another workspace.

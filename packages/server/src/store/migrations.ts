@@ -238,6 +238,75 @@ const MIGRATIONS: Record<string, Migration> = {
       }
     },
   },
+  '0006-files': {
+    // An ACL holds rights on several paths of its share (`rules`, JSON: [{path, read, write}]); its path, read and
+    // write stay the rule granted last. A collection's files are rows of their own.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('acls').addColumn('rules', 'text').execute();
+      await db.schema
+        .createTable('files')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('parent', 'text', (c) => c.notNull().references('shares.id'))
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('creator', 'text')
+        .addColumn('modified', 'text', (c) => c.notNull())
+        .addColumn('modifier', 'text')
+        .execute();
+      await db.schema.createIndex('files_parent').on('files').columns(['parent', 'created', 'id']).execute();
+    },
+  },
+  '0007-settings': {
+    // Settings (src/settings/): one string per workspace, holder and name; `holder` is workspace, user, job or share.
+    // And which server clients serve a volume (share/server).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('settings')
+        .addColumn('workspace', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('entity', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('modified', 'text', (c) => c.notNull())
+        .addColumn('modifier', 'text')
+        .addPrimaryKeyConstraint('settings_key', ['workspace', 'holder', 'entity', 'name'])
+        .execute();
+      await db.schema
+        .createTable('share_servers')
+        .addColumn('workspace', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('share', 'text', (c) => c.notNull().references('shares.id').onDelete('cascade'))
+        .addColumn('client', 'text', (c) => c.notNull().references('clients.id').onDelete('cascade'))
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('creator', 'text')
+        .addPrimaryKeyConstraint('share_servers_key', ['share', 'client'])
+        .execute();
+      await db.schema.createIndex('share_servers_client').on('share_servers').column('client').execute();
+    },
+  },
+  '0008-audit-log': {
+    // The audit log (src/audit/): one row per write or login, never changed. Its indexes keep find's order, for the
+    // whole workspace (admins) and for one user (everyone else, and `user=` queries).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('logs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('created', 'text', (c) => c.notNull())
+        .addColumn('user', 'text')
+        .addColumn('address', 'text')
+        .addColumn('method', 'text', (c) => c.notNull())
+        .addColumn('operation', 'text', (c) => c.notNull())
+        .addColumn('entity', 'text')
+        .addColumn('query', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('message', 'text')
+        .addColumn('data', 'text')
+        .execute();
+      await db.schema.createIndex('logs_created').on('logs').columns(['workspace', 'created', 'id']).execute();
+      await db.schema.createIndex('logs_user').on('logs').columns(['workspace', 'user', 'created', 'id']).execute();
+    },
+  },
 };
 
 /** A table of entities: the columns every entity has, then `columns`. */
