@@ -14,7 +14,14 @@ const STORE_SUITES = [
   'packages/server/test/audit.test.ts',
   'packages/server/test/filesharing.test.ts',
   'packages/server/test/file-roles.test.ts',
+  'packages/server/test/transfer-ends.test.ts',
+  'packages/server/test/transfers.test.ts',
+  'packages/server/test/hardening.test.ts',
+  'packages/server/test/big-jobs.test.ts',
 ];
+
+// The test servers run in the forks: give them the thread pool the server's entry point gives it (src/threads.ts).
+process.env.UV_THREADPOOL_SIZE ??= '16';
 
 export default defineConfig({
   // Tests and doc examples import our packages by name; run them from source, not from a stale build.

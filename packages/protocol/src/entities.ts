@@ -88,8 +88,13 @@ const TRANSFER: Record<string, AttributeSpec> = {
   ...JOB,
   progress: num,
   size: int,
+  // Bytes written so far, and when the engine first ran the job.
+  bytes: int,
+  started: date,
   speed: num,
   etr: int,
+  // Why the job failed, when it did.
+  message: str,
   source: given({ type: 'party' }),
   source_hr: hr,
   destination: given({ type: 'party' }),
@@ -223,6 +228,16 @@ export const ENTITY_TYPES: readonly EntityTypeSpec[] = [
       size: int,
       status: editable(str),
       time: int,
+      // What the engine keeps of a task: bytes written, percent, speed (MB/s), seconds left, when it started, the
+      // checksum of the file written (`<algorithm>:<hex>`), attempts, and the last failure's message.
+      bytes: int,
+      progress: num,
+      speed: num,
+      etr: int,
+      started: date,
+      checksum: str,
+      attempts: int,
+      message: str,
       metadata: editable({ type: 'json' }),
       source: { type: 'json' },
       destination: { type: 'json' },
@@ -337,6 +352,14 @@ for (const spec of ENTITY_TYPES) {
 /** The type a uri or query names, in any case, aliases included; undefined when there is none. */
 export function entityType(name: string): EntityTypeSpec | undefined {
   return BY_NAME.get(name.trim().toLowerCase());
+}
+
+/**
+ * The attribute `name` of a type, when the type has one: looked up among the type's own attributes only, so that a
+ * name from the wire such as `constructor` or `__proto__` is an unknown attribute like any other.
+ */
+export function attributeOf(spec: EntityTypeSpec, name: string): AttributeSpec | undefined {
+  return Object.hasOwn(spec.attributes, name) ? spec.attributes[name] : undefined;
 }
 
 /** The names `entitytypes` answers: every type, without aliases. */

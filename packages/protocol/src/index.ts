@@ -2,6 +2,7 @@ export { authorizationHeader, type Credentials, parseAuthorization } from './aut
 export { formatDate, formatIsoDate, parseWireDate, reviveDates } from './dates.js';
 export {
   type AttributeSpec,
+  attributeOf,
   CLIENT_TYPES,
   ENTITY_TYPE_NAMES,
   ENTITY_TYPES,

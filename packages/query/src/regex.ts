@@ -478,7 +478,7 @@ class Parser {
           if (name.startsWith('^')) {
             throw new RegexError(`negated POSIX classes like [:${name}:] are not supported`, itemStart);
           }
-          const members = POSIX_CLASSES[name];
+          const members = Object.hasOwn(POSIX_CLASSES, name) ? POSIX_CLASSES[name] : undefined;
           if (members === undefined) throw new RegexError(`invalid character class range: [:${name}:]`, itemStart);
           ranges.push(...members);
           this.pos = close + 2;

@@ -14,7 +14,9 @@ export function readNumber(text: string): number | undefined {
 const BOOLEANS: Readonly<Record<string, boolean>> = { true: true, false: false, '1': true, '0': false };
 
 export function readBoolean(text: string): boolean | undefined {
-  return BOOLEANS[text.toLowerCase()];
+  // Own keys only: `constructor` is no boolean.
+  const key = text.toLowerCase();
+  return Object.hasOwn(BOOLEANS, key) ? BOOLEANS[key] : undefined;
 }
 
 /**

@@ -1,5 +1,9 @@
+import { join } from 'node:path';
 import { EMAIL, keyRow, userRow } from './accounts.js';
 import { newApiKey } from './auth/keys.js';
+import { insertWorkspace, WORKSPACE_CODE } from './bootstrap.js';
+import { makePrivateFolder } from './private-files.js';
+import { sql } from './store/sql.js';
 import type { Store } from './store/store.js';
 import type { ApiKeyRow, Role, UserRow, WorkspaceRow } from './store/tables.js';
 
@@ -133,6 +137,86 @@ function infoOf(row: ApiKeyRow, user: string, now: Date): KeyInfo {
     lastUsed: date(row.last_used),
     state: row.revoked !== null ? 'revoked' : expired ? 'expired' : 'active',
   };
+}
+
+/** A workspace as listed. */
+export interface WorkspaceInfo {
+  readonly id: string;
+  readonly code: string;
+  readonly name: string;
+  /** The e-mails of its admins. */
+  readonly admins: readonly string[];
+  /** How many users it has, deleted ones left out. */
+  readonly users: number;
+  readonly created: Date;
+}
+
+export interface AddedWorkspace {
+  readonly id: string;
+  readonly code: string;
+  readonly name: string;
+  /** The first admin's e-mail. */
+  readonly admin: string;
+  /** The directory of its default volume. */
+  readonly volume: string;
+  readonly created: Date;
+  /** The admin's API key, shown this once. */
+  readonly key: string;
+}
+
+/**
+ * Adds a workspace, made as the first start makes one (bootstrap.ts): its admin and the admin's API key, the main
+ * site hq, the queues, and the default volume in a directory of its own, `<data dir>/workspaces/<code>/default`
+ * (`volumes/default` is the first workspace's; a workspace called "default" must not land inside it). Answers the
+ * key, which is shown this once.
+ */
+export async function addWorkspace(
+  store: Store,
+  options: { code: string; admin: string; name?: string; dataDir: string },
+  now = new Date(),
+): Promise<AddedWorkspace> {
+  const { code, admin } = options;
+  if (!WORKSPACE_CODE.test(code)) {
+    throw new AdminError(
+      `A workspace code is 2-63 letters, digits and '-', starting with a letter or digit, not '${code}'.`,
+    );
+  }
+  if (!EMAIL.test(admin)) throw new AdminError(`'${admin}' is not an e-mail address.`);
+  const taken = () => new AdminError(`There is a workspace '${code}' already.`);
+  if (await store.workspaceByCode(code)) throw taken();
+  const name = options.name?.trim() || code;
+  const volume = join(options.dataDir, 'workspaces', code.toLowerCase(), 'default');
+  const key = newApiKey();
+  makePrivateFolder(volume);
+  const fresh = { code, name, admin, apiKey: key, keyName: `key-${now.toISOString().slice(0, 10)}`, volume };
+  const id = await store.db
+    .transaction()
+    .execute((trx) => insertWorkspace(trx, fresh, now))
+    .catch(async (error: unknown) => {
+      // Added meanwhile by someone else: its code is unique.
+      throw (await store.workspaceByCode(code)) ? taken() : error;
+    });
+  return { id, code, name, admin, volume, created: now, key };
+}
+
+/** Every workspace of the database, oldest first. */
+export async function listWorkspaces(store: Store): Promise<WorkspaceInfo[]> {
+  const workspaces = await store.rows<WorkspaceRow>(sql`SELECT * FROM workspaces ORDER BY created, id`);
+  const users = await store.rows<{ workspace: string; code: string; role: string }>(sql`SELECT workspace, code, role
+    FROM users WHERE archived IS NULL ORDER BY created, id`);
+  const byWorkspace = new Map(workspaces.map((workspace) => [workspace.id, [] as typeof users]));
+  for (const user of users) byWorkspace.get(user.workspace)?.push(user);
+  return workspaces.map((workspace) => {
+    const theirs = byWorkspace.get(workspace.id) ?? [];
+    return {
+      id: workspace.id,
+      code: workspace.code,
+      name: workspace.name,
+      admins: theirs.filter((user) => user.role === 'admin').map((user) => user.code),
+      users: theirs.length,
+      created: new Date(workspace.created),
+    };
+  });
 }
 
 function codes(workspaces: readonly WorkspaceRow[]): string {

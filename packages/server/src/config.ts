@@ -11,15 +11,24 @@ export interface ServerConfig {
   readonly database: string;
   readonly redis: string | undefined;
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /**
+   * Where clients reach this server (`https://accsyn.example.com`), as the master lookup answers it; undefined for
+   * the address it listens on.
+   */
+  readonly publicUrl: URL | undefined;
   /** Addresses or CIDR ranges of proxies whose X-Forwarded-For is believed. */
   readonly trustProxy: readonly string[];
   /** The largest request body, in bytes; beyond it a request gets 413. */
   readonly bodyLimit: number;
   /** Jobs finished longer ago than this many days are archived: only `archived` finds them. */
   readonly archiveAfterDays: number;
+  /** Whether this node's transfer engine runs transfers (src/transfers/). */
+  readonly transfers: boolean;
   readonly limits: LimitsConfig;
   /** The largest request line and headers, in bytes: GET events carry their payload in the URL. */
   readonly maxHeaderSize: number;
+  /** How long a new connection has for its TLS handshake, and each request for its request line and headers. */
+  readonly headerTimeoutMs: number;
   readonly bootstrap: {
     readonly workspace: string | undefined;
     readonly admin: string | undefined;
@@ -33,6 +42,8 @@ export interface LimitsConfig {
   readonly edge: readonly EdgeLimit[];
   /** Open connections per client; 0 for no cap. */
   readonly connectionsPerClient: number;
+  /** Open connections in all; undefined for a cap below the process's file limit. */
+  readonly connectionsTotal: number | undefined;
   /** The backend throttle of authentication and unauthenticated calls; undefined when off. */
   readonly throttle: ThrottleConfig | undefined;
   /** IPv6 clients are one client per network of this prefix length. */
@@ -70,6 +81,10 @@ const SETTINGS = {
   redis: { env: 'ACCSYN_REDIS_URL', help: 'Redis URL for shared rate-limit counters' },
   'tls-cert': { env: 'ACCSYN_TLS_CERT', help: 'TLS certificate file (PEM); serves HTTPS with --tls-key' },
   'tls-key': { env: 'ACCSYN_TLS_KEY', help: 'TLS private key file (PEM)' },
+  'public-url': {
+    env: 'ACCSYN_PUBLIC_URL',
+    help: 'where clients reach the server, as the master lookup answers (default the listening address)',
+  },
   'trust-proxy': { env: 'ACCSYN_TRUST_PROXY', help: 'comma-separated proxy addresses or CIDRs to trust' },
   'body-limit': { env: 'ACCSYN_BODY_LIMIT', help: 'largest request body in bytes (default 33554432)' },
   'archive-after-days': {
@@ -80,18 +95,33 @@ const SETTINGS = {
   'limit-graphql': { env: 'ACCSYN_LIMIT_GRAPHQL', help: 'requests/s:burst on /graphql (default 20:40, or off)' },
   'limit-files': { env: 'ACCSYN_LIMIT_FILES', help: 'requests/s:burst on /proxy, /u, /d (default 20:40, or off)' },
   'max-connections': { env: 'ACCSYN_MAX_CONNECTIONS', help: 'open connections per client (default 100, 0 for no cap)' },
+  'max-connections-total': {
+    env: 'ACCSYN_MAX_CONNECTIONS_TOTAL',
+    help: 'open connections in all (default: below the file limit)',
+  },
+  'header-timeout': {
+    env: 'ACCSYN_HEADER_TIMEOUT',
+    help: 'seconds for the TLS handshake and for the request headers (default 10)',
+  },
   throttle: {
     env: 'ACCSYN_THROTTLE',
     help: 'hits:window seconds:longest delay seconds of the auth throttle (default 50:300:10, or off)',
   },
   'ipv6-prefix': { env: 'ACCSYN_IPV6_PREFIX', help: 'IPv6 clients are grouped by this prefix length (default 64)' },
   'redis-failure': { env: 'ACCSYN_REDIS_FAILURE', help: 'without Redis: open (let requests in) or closed (503)' },
+  transfers: {
+    env: 'ACCSYN_TRANSFERS',
+    help: 'on: this node runs transfers; off: it only answers the API (default on)',
+  },
 } as const;
 
 type Setting = keyof typeof SETTINGS;
 
+const widest = (names: string[]) => Math.max(...names.map((name) => name.length));
+const [flagWidth, envWidth] = [widest(Object.keys(SETTINGS)), widest(Object.values(SETTINGS).map((s) => s.env))];
+
 export const SETTINGS_HELP = Object.entries(SETTINGS)
-  .map(([flag, { env, help }]) => `  --${flag.padEnd(18)} ${env.padEnd(25)} ${help}`)
+  .map(([flag, { env, help }]) => `  --${flag.padEnd(flagWidth)} ${env.padEnd(envWidth)} ${help}`)
   .join('\n');
 
 /** Reads the settings from command-line flags and the environment; throws ConfigError naming a bad one. */
@@ -108,6 +138,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ser
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   };
   const dataDir = resolve(get('data-dir') ?? 'data');
+  const total = get('max-connections-total');
   const cert = get('tls-cert');
   const key = get('tls-key');
   if ((cert === undefined) !== (key === undefined)) {
@@ -120,13 +151,16 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ser
     database: get('database') ?? resolve(dataDir, 'accsyn.db'),
     redis: get('redis'),
     tls: cert && key ? { cert, key } : undefined,
+    publicUrl: publicUrl(get('public-url')),
     trustProxy: (get('trust-proxy') ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
     bodyLimit: integer('body-limit', get('body-limit') ?? String(32 * 1024 * 1024), 1024, 2 ** 31),
     maxHeaderSize: 512 * 1024,
+    headerTimeoutMs: integer('header-timeout', get('header-timeout') ?? '10', 1, 3600) * 1000,
     archiveAfterDays: integer('archive-after-days', get('archive-after-days') ?? '14', 0, 36500),
+    transfers: choice('transfers', get('transfers') ?? 'on', ['on', 'off'] as const) === 'on',
     limits: {
       edge: [
         edgeLimit('limit-api', get('limit-api') ?? '30:60', 'api', ['/api']),
@@ -134,6 +168,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ser
         edgeLimit('limit-files', get('limit-files') ?? '20:40', 'files', ['/proxy', '/u', '/d']),
       ].filter((limit): limit is EdgeLimit => limit !== undefined),
       connectionsPerClient: integer('max-connections', get('max-connections') ?? '100', 0, 1_000_000),
+      connectionsTotal: total === undefined ? undefined : integer('max-connections-total', total, 1, 10_000_000),
       throttle: throttle(get('throttle') ?? '50:300:10'),
       ipv6Prefix: integer('ipv6-prefix', get('ipv6-prefix') ?? '64', 1, 128),
       redisFailure: choice('redis-failure', get('redis-failure') ?? 'open', ['open', 'closed'] as const),
@@ -154,6 +189,27 @@ function integer(name: Setting, text: string, min: number, max: number): number 
     );
   }
   return value;
+}
+
+/** An http(s) URL with a host and nothing after it: the master lookup answers its host and port. */
+function publicUrl(text: string | undefined): URL | undefined {
+  if (text === undefined) return undefined;
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (
+    !url ||
+    (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+    url.hostname === '' ||
+    url.username !== '' ||
+    url.password !== '' ||
+    url.pathname !== '/' ||
+    url.search !== '' ||
+    url.hash !== ''
+  ) {
+    throw new ConfigError(
+      `--public-url (ACCSYN_PUBLIC_URL) must be an http or https URL with a host and an optional port, such as https://accsyn.example.com, not '${text}'`,
+    );
+  }
+  return url;
 }
 
 function edgeLimit(name: Setting, text: string, policy: string, prefixes: string[]): EdgeLimit | undefined {

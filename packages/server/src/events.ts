@@ -1,4 +1,4 @@
-import { ENTITY_TYPE_NAMES, type EntityTypeSpec, type Envelope } from 'accsyn-protocol';
+import { attributeOf, ENTITY_TYPE_NAMES, type EntityTypeSpec, type Envelope } from 'accsyn-protocol';
 import type { Caller } from './auth/authenticate.js';
 import type { ServerConfig } from './config.js';
 import { edit, remove, setActive } from './entities/change.js';
@@ -28,25 +28,29 @@ export interface EventContext {
 
 type EntityHandler = (context: EventContext, spec: EntityTypeSpec) => Promise<unknown>;
 
-/** The operations on an entity type, `<type>/<operation>` in a uri (reference §2.4), with the method each takes. */
-const ENTITY_OPERATIONS: Readonly<
-  Record<string, { method: EventContext['method'] | readonly EventContext['method'][]; handler: EntityHandler }>
-> = {
-  find: { method: 'GET', handler: find },
-  create: { method: 'POST', handler: create },
-  edit: { method: 'PUT', handler: edit },
-  delete: { method: 'DELETE', handler: remove },
-  activate: { method: 'POST', handler: (context, spec) => setActive(context, spec, true) },
-  deactivate: { method: 'DELETE', handler: (context, spec) => setActive(context, spec, false) },
-  recipients: { method: 'GET', handler: listRecipients },
-  'recipient/add': { method: 'PUT', handler: addRecipient },
-  recipient: { method: 'DELETE', handler: removeRecipient },
-  metrics: { method: 'GET', handler: metrics },
-  servers: { method: 'GET', handler: listServers },
-  server: { method: ['PUT', 'DELETE'], handler: assignServer },
-  add: { method: 'POST', handler: addFiles },
-  'file/remove': { method: 'DELETE', handler: removeFiles },
-};
+/**
+ * The operations on an entity type, `<type>/<operation>` in a uri (reference §2.4), with the method each takes. A
+ * Map, so that a name from the wire (`user/constructor`) finds only an operation of ours.
+ */
+const ENTITY_OPERATIONS: ReadonlyMap<
+  string,
+  { method: EventContext['method'] | readonly EventContext['method'][]; handler: EntityHandler }
+> = new Map([
+  ['find', { method: 'GET', handler: find }],
+  ['create', { method: 'POST', handler: create }],
+  ['edit', { method: 'PUT', handler: edit }],
+  ['delete', { method: 'DELETE', handler: remove }],
+  ['activate', { method: 'POST', handler: (context, spec) => setActive(context, spec, true) }],
+  ['deactivate', { method: 'DELETE', handler: (context, spec) => setActive(context, spec, false) }],
+  ['recipients', { method: 'GET', handler: listRecipients }],
+  ['recipient/add', { method: 'PUT', handler: addRecipient }],
+  ['recipient', { method: 'DELETE', handler: removeRecipient }],
+  ['metrics', { method: 'GET', handler: metrics }],
+  ['servers', { method: 'GET', handler: listServers }],
+  ['server', { method: ['PUT', 'DELETE'], handler: assignServer }],
+  ['add', { method: 'POST', handler: addFiles }],
+  ['file/remove', { method: 'DELETE', handler: removeFiles }],
+]);
 
 /** Runs an event and answers `{"result": ...}`, shaped per uri as the official client reads it. */
 export async function dispatch(context: EventContext): Promise<{ result: unknown; report?: string }> {
@@ -67,7 +71,7 @@ export async function dispatch(context: EventContext): Promise<{ result: unknown
   }
   if (uri === 'workspace/file') return { result: await fileOperation(context) };
   const slash = uri.indexOf('/');
-  const operation = ENTITY_OPERATIONS[uri.slice(slash + 1)];
+  const operation = ENTITY_OPERATIONS.get(uri.slice(slash + 1));
   if (slash <= 0 || !operation) throw badRequest(`Unknown operation: ${context.method} ${uri}.`);
   const methods = [operation.method].flat();
   if (!methods.includes(context.method)) {
@@ -82,7 +86,7 @@ function attributes(context: EventContext): readonly string[] {
   if (typeof data.entitytype !== 'string') throw badRequest('attributes: data.entitytype must name an entity type.');
   const spec = typeNamed(data.entitytype);
   const readable = readableAttributes(spec, context.caller.user.role);
-  if (data.create === true) return readable.filter((name) => spec.attributes[name]?.create);
-  if (data.update === true) return readable.filter((name) => spec.attributes[name]?.update);
+  if (data.create === true) return readable.filter((name) => attributeOf(spec, name)?.create);
+  if (data.update === true) return readable.filter((name) => attributeOf(spec, name)?.update);
   return readable;
 }

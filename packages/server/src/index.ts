@@ -1,11 +1,15 @@
 export {
   type AddedUser,
+  type AddedWorkspace,
   AdminError,
   addUser,
+  addWorkspace,
   createApiKey,
   type KeyInfo,
   listApiKeys,
+  listWorkspaces,
   revokeApiKey,
+  type WorkspaceInfo,
   workspaceOf,
 } from './admin.js';
 export { buildApp } from './app.js';

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './threads.js';
 import { serve } from './serve.js';
 
 /** `npm start`: the workspace server until SIGTERM or SIGINT. */

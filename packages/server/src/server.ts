@@ -1,12 +1,13 @@
-import { mkdirSync } from 'node:fs';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { type Bootstrapped, bootstrap, writeAdminEnv } from './bootstrap.js';
 import type { ServerConfig } from './config.js';
 import { MemoryStore } from './limits/memory.js';
 import { RedisStore } from './limits/redis.js';
+import { makePrivateFolder, openToOthers } from './private-files.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
+import { Engine } from './transfers/engine.js';
 
 /** A running server: its URL, what its first start created, and how to stop it. */
 export interface RunningServer {
@@ -14,13 +15,23 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   readonly store: Store;
   readonly bootstrapped: Bootstrapped | undefined;
+  /** The transfer engine, unless `--transfers off`. */
+  readonly engine: Engine | undefined;
   /** Stops taking connections, lets requests in flight finish, then closes the database. */
   close(): Promise<void>;
 }
 
 export async function startServer(config: ServerConfig, logger: FastifyBaseLogger | boolean): Promise<RunningServer> {
-  mkdirSync(config.dataDir, { recursive: true });
   const log = typeof logger === 'object' ? logger : undefined;
+  const mode = openToOthers(config.dataDir);
+  // An operator's folder is theirs to change: say so rather than refuse to start.
+  if (mode) {
+    log?.warn(
+      { dataDir: config.dataDir, mode },
+      `the data directory ${config.dataDir} is open to other users (mode ${mode}); make it private: chmod 700 ${config.dataDir}`,
+    );
+  }
+  makePrivateFolder(config.dataDir);
   const store = await openStore(config.database, (error) =>
     log?.warn({ err: error }, 'a database connection broke; the pool connects again when needed'),
   );
@@ -34,12 +45,17 @@ export async function startServer(config: ServerConfig, logger: FastifyBaseLogge
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     if (bootstrapped) writeAdminEnv(config.dataDir, bootstrapped, url);
+    const engine = config.transfers ? new Engine(store, config, app.log) : undefined;
+    engine?.start();
     return {
       url,
       app,
       store,
       bootstrapped,
+      engine,
       async close() {
+        // Running copies stop first and keep their part files: this node or another resumes them.
+        await engine?.stop();
         await app.close();
         await Promise.all([store.close(), limitStore.close()]);
       },

@@ -320,6 +320,18 @@ describe('bad input changes nothing and says what is wrong', () => {
   });
 });
 
+describe('access', () => {
+  it('lists with recursive the ACLs of the shares on a volume beside those of the volume', async () => {
+    const [volume] = await admin.result<{ id: string }[]>(admin.find('Volume WHERE default=True'));
+    const query = `acl WHERE target=share:${volume?.id}`;
+    expect(await admin.result(admin.call('GET', 'acl/find', { recursive: false }, { query }))).toEqual([]);
+    const all = await admin.result<{ target_hr: string }[]>(
+      admin.call('GET', 'acl/find', { recursive: true }, { query }),
+    );
+    expect(all.map((acl) => acl.target_hr)).toEqual(['shared-folder']);
+  });
+});
+
 describe('collections', () => {
   it('gathers files of several shares, adds and removes them, and lists them as File entities', async () => {
     const [collection] = await admin.result<{ id: string; files: string[] }[]>(
@@ -344,6 +356,9 @@ describe('collections', () => {
         .map((p, i) => (i === 0 ? `volume=default/${p}` : p))
         .sort(),
     );
+    const listing = await admin.result<Entry[]>(ls(admin, 'collection=picks'));
+    expect(names(listing)).toEqual(['one.exr', 'inner.exr', 'notes.txt']);
+    expect(listing[0]).toMatchObject({ type: 1, size: 1 });
     const removed = added[0]?.id as string;
     expect(await admin.result(admin.call('DELETE', 'collection/file/remove', { files: [removed] }, { id }))).toBe(true);
     const [after] = await admin.result<{ files: string[] }[]>(admin.find(`Collection WHERE id=${id}`));

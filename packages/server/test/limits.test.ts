@@ -128,7 +128,7 @@ describe('the edge layer', () => {
   });
 });
 
-/** Sends GET /healthz on an open socket and reads the status of the answer. */
+/** Sends the master lookup on an open socket and reads the status of the answer (/healthz is never limited). */
 function statusOf(socket: Socket): Promise<number> {
   return new Promise((resolve, reject) => {
     let head = '';
@@ -138,7 +138,7 @@ function statusOf(socket: Socket): Promise<number> {
       if (match) resolve(Number(match[1]));
     });
     socket.on('error', reject);
-    socket.write('GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n');
+    socket.write(`GET ${LOOKUP} HTTP/1.1\r\nHost: test\r\n\r\n`);
   });
 }
 

@@ -43,7 +43,14 @@ const STOCKHOLM = 'site=stockholm:volume=default/in/';
 /** Names with wildcards, LIKE's own `%` and `_`, quotes, blanks, digits, and letters that fold in odd ways. */
 const FIRST: Readonly<Record<string, TransferSpec>> = {
   backup: { name: 'Weekly Backup', description: 'Nightly', destination: `${ASA}:/in/`, priority: 100 },
-  take: { name: 'take_1 final', description: 'Émile Zola', destination: 'emile@example.fr:/in/', by: 'asa' },
+  // Åsa, an employee, reads the folder her ACL grants and sends to a standard user's machine.
+  take: {
+    name: 'take_1 final',
+    description: 'Émile Zola',
+    source: 'folder=delivrables/take.mov',
+    destination: 'strasse@example.de:/in/',
+    by: 'asa',
+  },
   sale: { name: '50% off', description: 'ΣΟΦΊΑ', destination: STOCKHOLM },
   quoted: { name: `it's "quoted"`, destination: 'sisyfos@example.gr:/in/', priority: 900 },
 };
@@ -573,9 +580,9 @@ describe('transfer/find on SQLite and PostgreSQL', () => {
       ['Transfer WHERE user = nobody@example.com', ''],
       ['Transfer WHERE destination = stockholm', 'sale greek'],
       ['Transfer WHERE destination = STOCKHOLM', 'sale greek'],
-      ['Transfer WHERE destination = emile@example.fr', 'take horn spaces'],
+      ['Transfer WHERE destination = emile@example.fr', 'horn spaces'],
       ['Transfer WHERE destination IN (stockholm, SISYFOS@example.gr)', 'sale greek quoted zip'],
-      ['Transfer WHERE destination NOT IN (stockholm, emile@example.fr)', 'backup quoted star zip music digits'],
+      ['Transfer WHERE destination NOT IN (stockholm, emile@example.fr)', 'backup take quoted star zip music digits'],
       ['Transfer WHERE destination = user:#asa', 'backup star digits'],
       ['Transfer WHERE destination = #asa', 'backup star digits'],
       ['Transfer WHERE source = hq', allBut('star')],

@@ -302,8 +302,9 @@ const CREATIONS: Record<TypeName, Record<string, (actor: Actor) => Promise<Creat
   },
   delivery: { 'a delivery': async () => ({ data: { name: `delivery-${next()}` } }) },
   task: {
-    'a task in a transfer between others': async () => ({
-      data: { tasks: [{ source: 'folder=shared/b.mov', destination: BETWEEN_OTHERS.destination }] },
+    // To the actor's own machine: another person's is for those who may see that person (hardening.test.ts).
+    'a task in a transfer between others': async (actor) => ({
+      data: { tasks: [{ source: 'folder=shared/b.mov', destination: `${actor.user.code}:/tmp/in/` }] },
       id: (await transfer(BETWEEN_OTHERS.source, BETWEEN_OTHERS.destination)).id as string,
     }),
     'a task in a transfer to the standard user': async () => ({

@@ -31,10 +31,13 @@ const deassign = (session: RawSession, parent: string, volume: string, client: u
 const assignments = (session: RawSession, entitytype: string, id: string) =>
   session.call('GET', `${entitytype}/servers`, {}, { id });
 
+let made = 0;
+
 async function addClient(workspace: string, code: string, type: number): Promise<string> {
   const found = await test.server.store.workspaceByCode(workspace);
   const id = newId();
-  const now = new Date().toISOString();
+  // A millisecond apart, so that the order they were made in is the order of their times.
+  const now = new Date(Date.now() + made++).toISOString();
   await sql`INSERT INTO clients (id, workspace, created, modified, code, code_folded, name, name_folded, status, type,
     os, roles, inactive) VALUES (${id}, ${found?.id}, ${now}, ${now}, ${code}, ${code}, ${code}, ${code}, 'online',
     ${type}, 'linux', 'storage', 0)`.execute(test.server.store.db);

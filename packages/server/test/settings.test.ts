@@ -143,8 +143,9 @@ describe('defaults', () => {
       transfer_concurrency: '4',
       queue_concurrency: '2',
       task_retries: '3',
-      checksum: 'sha256',
+      checksum: 'xxhash64',
       verify_checksums: 'true',
+      overwrite: 'skip_identical',
       delivery_expiry_hours: '8',
       delivery_availability_days: '30',
     };
@@ -242,7 +243,7 @@ describe('names', () => {
     refused(
       await deleteSetting(admin, 'workspace', 'colour'),
       400,
-      "Unknown setting 'colour' of the workspace; its settings are transfer_concurrency, queue_concurrency, task_retries, checksum, verify_checksums, delivery_expiry_hours, delivery_availability_days.",
+      "Unknown setting 'colour' of the workspace; its settings are transfer_concurrency, queue_concurrency, task_retries, checksum, verify_checksums, overwrite, delivery_expiry_hours, delivery_availability_days.",
     );
   });
 
@@ -313,20 +314,21 @@ describe('inheritance', () => {
   });
 
   it('get_settings lists inherited values only with upstream, and defaults only without omit_defaults', async () => {
-    await admin.result(setSetting(admin, 'job', 'checksum', 'xxhash64', ids.medium));
+    await admin.result(setSetting(admin, 'job', 'checksum', 'sha256', ids.medium));
     await admin.result(setSetting(admin, 'job', 'compute_avoid', 'enable', ids.shared));
     expect(await admin.result(getSettings(admin, 'job', ids.shared))).toEqual({ compute_avoid: 'enable' });
     expect(await admin.result(getSettings(admin, 'job', ids.shared, { upstream: true }))).toEqual({
       task_retries: '5',
-      checksum: 'xxhash64',
+      checksum: 'sha256',
       compute_avoid: 'enable',
     });
     expect(await admin.result(getSettings(admin, 'job', ids.shared, { upstream: true, omit_defaults: false }))).toEqual(
       {
         queue_concurrency: '2',
         task_retries: '5',
-        checksum: 'xxhash64',
+        checksum: 'sha256',
         verify_checksums: 'true',
+        overwrite: 'skip_identical',
         delivery_expiry_hours: '8',
         delivery_availability_days: '30',
         compute_avoid: 'enable',
@@ -334,7 +336,7 @@ describe('inheritance', () => {
     );
     // Without upstream, what the job does not set itself is the default, not what it inherits.
     const own = await admin.result<Entity>(getSettings(admin, 'job', ids.shared, { omit_defaults: false }));
-    expect(own).toMatchObject({ task_retries: '3', checksum: 'sha256', compute_avoid: 'enable' });
+    expect(own).toMatchObject({ task_retries: '3', checksum: 'xxhash64', compute_avoid: 'enable' });
     await admin.result(deleteSetting(admin, 'job', 'checksum', ids.medium));
     await admin.result(deleteSetting(admin, 'job', 'compute_avoid', ids.shared));
     await admin.result(deleteSetting(admin, 'job', 'task_retries', ids.high));
@@ -417,9 +419,9 @@ describe('rights', () => {
   const unknownId = 'aaaaaaaaaaaaaaaaaaaaaaaa';
 
   it('employees read the workspace settings but do not change them', async () => {
-    expect(await employee.result(getSetting(employee, 'workspace', 'checksum'))).toBe('sha256');
+    expect(await employee.result(getSetting(employee, 'workspace', 'checksum'))).toBe('xxhash64');
     refused(
-      await setSetting(employee, 'workspace', 'checksum', 'xxhash64'),
+      await setSetting(employee, 'workspace', 'checksum', 'sha256'),
       403,
       "Permission denied: only an admin may change the workspace's settings.",
     );

@@ -46,6 +46,8 @@ describe('migrations', () => {
       '0006-files',
       '0007-settings',
       '0008-audit-log',
+      '0009-transfer-engine',
+      '0010-task-pages',
     ]);
     const again = await openStore(test.database);
     try {
@@ -69,7 +71,7 @@ describe('migrations', () => {
           .selectFrom('kysely_migration' as never)
           .selectAll()
           .execute();
-        expect(ran).toHaveLength(8);
+        expect(ran).toHaveLength(10);
         // Each node then bootstraps, unless another did: one workspace, whatever the order.
         const config = readConfig(['--data-dir', mkdtempSync(join(tmpdir(), 'accsyn-store-test-'))], {});
         const created = await Promise.all(stores.map((s) => bootstrap(s, config)));

@@ -54,17 +54,18 @@ describe('health and the master lookup', () => {
     expect([ready.status, ready.json]).toEqual([200, { status: 'ok' }]);
   });
 
-  it('tells where a workspace it holds is served, and not one it does not hold', async () => {
+  it('tells where workspaces are served: its own address, for a workspace it holds and for any other', async () => {
     const lookup = (ident: string) =>
       send(base, 'GET', `/api/v3/J3PKTtDvolDMBtTy6AFGA?${encodeURIComponent(JSON.stringify({ ident }))}`, {
         headers: { 'X-Accsyn-Device': 'test' },
       });
     const port = Number(new URL(base).port);
-    expect(await lookup('ACME')).toMatchObject({ status: 200, json: { result: { hostname: '127.0.0.1', port } } });
-    expect(await lookup('other')).toMatchObject({
-      status: 404,
-      json: { message: "No workspace 'other' is served here." },
-    });
+    // Whether a workspace is here is learned by logging in, not by asking (see hardening.test.ts).
+    for (const ident of ['ACME', 'other']) {
+      expect(await lookup(ident)).toEqual(
+        expect.objectContaining({ status: 200, json: { result: { hostname: '127.0.0.1', port } } }),
+      );
+    }
   });
 });
 

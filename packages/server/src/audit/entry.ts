@@ -34,11 +34,13 @@ function mask(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((item) => mask(item, depth + 1));
   const object = value as Record<string, unknown>;
   const secretSetting = typeof object.name === 'string' && SECRET.test(object.name);
-  const kept: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(object)) {
-    kept[key] = SECRET.test(key) || (secretSetting && key === 'value') ? MASKED : mask(item, depth + 1);
-  }
-  return kept;
+  // fromEntries makes own properties of every key, `__proto__` included, as the payload had them.
+  return Object.fromEntries(
+    Object.entries(object).map(([key, item]) => [
+      key,
+      SECRET.test(key) || (secretSetting && key === 'value') ? MASKED : mask(item, depth + 1),
+    ]),
+  );
 }
 
 /** The first `length` characters of `text`, and of text the caller chose, without U+0000 (PostgreSQL keeps none). */

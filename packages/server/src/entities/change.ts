@@ -1,14 +1,17 @@
-import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
+import { type EntityTypeSpec, FINISHED_JOB_STATUSES, JOB_TYPES } from 'accsyn-protocol';
 import { sql } from 'kysely';
 import type { EventContext } from '../events.js';
 import { volumeDirectoryFor } from '../files/locate.js';
 import { badRequest, HttpError } from '../http/errors.js';
+import { executeIn, rowsIn } from '../store/batches.js';
 import { isId } from '../store/ids.js';
+import { sql as storeSql } from '../store/sql.js';
 import { capitalise, checkRole } from './access.js';
 import { foldedColumns, type Row, readableAttributes, TABLES, typeNamed, updateRow } from './model.js';
 import { present } from './present.js';
 import { idsByCode } from './references.js';
 import { inTransaction, withRowLocked } from './serial.js';
+import { accountChanged } from './users.js';
 import {
   checkWrite,
   columnsOf,
@@ -45,6 +48,9 @@ async function editEntity(context: EventContext, spec: EntityTypeSpec): Promise<
   if (spec.name === 'user' && changes.role !== undefined && context.caller.user.role !== 'admin') {
     throw new HttpError(403, 'Permission denied: only an admin may change roles.');
   }
+  if (spec.name === 'user' && changes.status === 'disabled' && stored.id === context.caller.user.id) {
+    throw badRequest('You cannot disable yourself.');
+  }
   const now = new Date().toISOString();
   if (changes.status === 'pending' && (spec.name === 'delivery' || spec.name === 'request')) {
     await checkSubmittable(context, spec, stored);
@@ -63,6 +69,10 @@ async function editEntity(context: EventContext, spec: EntityTypeSpec): Promise<
         trx,
       );
     }
+    if (spec.name === 'user') {
+      const demoted = changes.role !== undefined && changes.role !== 'admin';
+      await accountChanged(trx, context.store.dialect, stored, { ended: changes.status === 'disabled', demoted });
+    }
   }).catch((error: unknown) => {
     throw uniqueViolation(error, spec, { ...stored, ...changes }) ?? error;
   });
@@ -80,48 +90,69 @@ async function checkSubmittable(context: EventContext, spec: EntityTypeSpec, sto
   }
 }
 
-/** task/edit: a list of changes to tasks of the job in the envelope's id, each task named by `id` or `uri`. */
+/**
+ * task/edit: a list of changes to tasks of the job in the envelope's id, each task named by `id` or `uri`; the
+ * edited tasks are answered in the order the list first names them. A job may have 100,000 tasks and an edit name
+ * them all: each task's changes are merged first, in the list's order, then the tasks given the same changes are
+ * updated together, in batches (see store/batches.ts).
+ */
 async function editTasks(context: EventContext): Promise<Row[]> {
   const { store, envelope, caller } = context;
   const job = await writableJob(context, envelope.id);
   const spec = typeNamed('task');
   const changes = Array.isArray(envelope.data) ? envelope.data : [envelope.data];
-  const tasks = await store.db
-    .selectFrom('tasks')
-    .selectAll()
-    .where('job', '=', job.id as string)
-    .execute();
-  const now = new Date().toISOString();
-  const updates = changes.map((change, i) => {
+  const tasks = await store.rows<{ id: string; uri: string }>(
+    storeSql`SELECT id, uri FROM tasks WHERE job = ${job.id}`,
+  );
+  const byId = new Map(tasks.map((task) => [task.id, task.id]));
+  const byUri = new Map(tasks.map((task) => [task.uri, task.id]));
+  const edits = new Map<string, Row>();
+  changes.forEach((change, i) => {
     const { id, uri, ...rest } = objectOf(change, `task/edit [${i}]`);
-    const task = tasks.find((t) => (id !== undefined ? t.id === id : t.uri === String(uri)));
+    const task = id !== undefined ? byId.get(id as string) : byUri.get(String(uri));
     if (!task) throw badRequest(`task/edit [${i}]: this job has no task ${JSON.stringify(id ?? uri)}.`);
-    return { id: task.id, row: columnsOf(spec, rest, 'edit') };
+    edits.set(task, { ...edits.get(task), ...columnsOf(spec, rest, 'edit') });
   });
+  const now = new Date().toISOString();
+  const alike = new Map<string, { set: Row; ids: string[] }>();
+  for (const [id, row] of edits) {
+    const finished = typeof row.status === 'string' ? (row.status === 'done' ? now : null) : undefined;
+    const set: Row = { ...row, modified: now, ...(finished !== undefined ? { finished } : {}) };
+    const key = JSON.stringify(Object.entries(set));
+    const group = alike.get(key);
+    if (group) group.ids.push(id);
+    else alike.set(key, { set, ids: [id] });
+  }
   await inTransaction(store, async (trx) => {
-    for (const { id, row } of updates) {
-      const finished = typeof row.status === 'string' ? (row.status === 'done' ? now : null) : undefined;
-      await trx
-        .updateTable('tasks')
-        .set({ ...row, modified: now, ...(finished !== undefined ? { finished } : {}) })
-        .where('id', '=', id)
-        .execute();
+    const written = store.within(trx);
+    for (const { set, ids } of alike.values()) {
+      const assignments = storeSql.join(
+        Object.entries(set).map(([column, value]) => storeSql`${storeSql.id(column)} = ${value}`),
+      );
+      await executeIn(written, ids, (list) => storeSql`UPDATE tasks SET ${assignments} WHERE id IN (${list})`);
+    }
+    // A task queued again is tried afresh; a finished or failed transfer whose tasks change is looked at again by
+    // the engine, which settles it anew (done, failed, or paused when what is left is on hold).
+    const queued = [...edits].filter(([, row]) => row.status === 'queued').map(([id]) => id);
+    await executeIn(
+      written,
+      queued,
+      (list) => storeSql`UPDATE tasks SET attempts = 0, retry_at = NULL, message = NULL
+      WHERE id IN (${list})`,
+    );
+    if ([...edits.values()].some((row) => row.status !== undefined)) {
+      await written.execute(storeSql`UPDATE jobs SET status = 'waiting', finished = NULL
+        WHERE id = ${job.id as string} AND type = ${JOB_TYPES.transfer} AND status IN ('failed', 'done')`);
     }
   });
-  // `IN ()` is an error in PostgreSQL: no change, no tasks to answer.
-  const rows =
-    updates.length === 0
-      ? []
-      : await store.db
-          .selectFrom('tasks')
-          .selectAll()
-          .where(
-            'id',
-            'in',
-            updates.map((u) => u.id),
-          )
-          .execute();
-  return present(context, spec, rows as Row[], readableAttributes(spec, caller.user.role));
+  const order = new Map([...edits.keys()].map((id, i) => [id, i]));
+  const rows = await rowsIn<Row>(
+    store,
+    [...edits.keys()],
+    (list) => storeSql`SELECT * FROM tasks WHERE id IN (${list})`,
+  );
+  rows.sort((a, b) => (order.get(a.id as string) as number) - (order.get(b.id as string) as number));
+  return present(context, spec, rows, readableAttributes(spec, caller.user.role));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -156,6 +187,9 @@ export async function remove(context: EventContext, spec: EntityTypeSpec): Promi
     await updateRow(trx, table, stored.id as string, set);
     if (spec.family === 'share') {
       await sql`UPDATE acls SET archived = ${now} WHERE target = ${`share:${stored.id}`}`.execute(trx);
+    }
+    if (spec.family === 'user') {
+      await accountChanged(trx, context.store.dialect, stored, { ended: true, demoted: false });
     }
   });
   return true;
@@ -196,6 +230,9 @@ export async function setActive(context: EventContext, spec: EntityTypeSpec, act
           ? sql`entity = ${`user:${stored.id}`}`
           : undefined;
     if (acls) await sql`UPDATE acls SET inactive = ${active ? 0 : 1} WHERE ${acls}`.execute(trx);
+    if (spec.family === 'user') {
+      await accountChanged(trx, context.store.dialect, stored, { ended: !active, demoted: false });
+    }
   });
   return true;
 }

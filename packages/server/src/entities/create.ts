@@ -6,10 +6,12 @@ import { collectablePaths, insertFiles } from '../files/collections.js';
 import { volumeDirectoryFor } from '../files/locate.js';
 import { aclRules } from '../files/rights.js';
 import { badRequest, HttpError } from '../http/errors.js';
+import { executeIn, insertMany, rowsIn } from '../store/batches.js';
 import { newId } from '../store/ids.js';
 import { sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 import type { TaskRow } from '../store/tables.js';
+import { EndChecker } from '../transfers/authorize.js';
 import { capitalise, checkRole, volumeAccess } from './access.js';
 import { defaultQueue, defaultVolume, type ResolvedEndpoint, resolveEndpoint } from './endpoints.js';
 import {
@@ -264,13 +266,15 @@ interface TaskSpec {
 
 /**
  * The tasks of a create payload: a list of paths or of {source, destination}, or an object keyed by task uri. A
- * bare path is taken from the job's source and sent to the job's destination under the same relative path.
+ * bare path is taken from the job's source and sent to the job's destination under the same relative path. The caller
+ * must be allowed to read each source and, unless `checked` is 'source', to write each destination.
  */
 async function taskSpecs(
   context: EventContext,
   tasks: unknown,
   job: { source?: unknown; destination?: unknown },
   firstUri: number,
+  checked: 'both' | 'source' = 'both',
 ): Promise<TaskSpec[]> {
   const entries: [string | undefined, unknown][] =
     tasks === undefined || tasks === null
@@ -289,6 +293,9 @@ async function taskSpecs(
               );
             })();
   const specs: TaskSpec[] = [];
+  // The ends of a job's tasks name the same few parties and shares, looked up once (an image sequence is 100,000).
+  const reading = { ...context, store: context.store.remembering() };
+  const checker = new EndChecker(reading);
   for (const [i, [uri, task]] of entries.entries()) {
     const fromJob = tasks === undefined || tasks === null;
     const what = fromJob ? '' : `tasks[${uri ?? i}]`;
@@ -307,11 +314,13 @@ async function taskSpecs(
     const label = (end: string) => (what ? `${what}.${end}` : end);
     if (source === undefined) throw badRequest(`${label('source')} is missing.`);
     if (destination === undefined) throw badRequest(`${label('destination')} is missing.`);
-    specs.push({
-      uri: uri ?? String(firstUri + i),
-      source: await resolveEndpoint(context.store, context.caller, source, label('source')),
-      destination: await resolveEndpoint(context.store, context.caller, destination, label('destination')),
-    });
+    const ends = {
+      source: await resolveEndpoint(reading.store, context.caller, source, label('source')),
+      destination: await resolveEndpoint(reading.store, context.caller, destination, label('destination')),
+    };
+    await checker.check(ends.source, 'read', label('source'));
+    if (checked === 'both') await checker.check(ends.destination, 'write', label('destination'));
+    specs.push({ uri: uri ?? String(firstUri + i), ...ends });
   }
   return specs;
 }
@@ -320,25 +329,34 @@ function joinPath(base: unknown, path: string): string {
   return typeof base === 'string' ? `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}` : path;
 }
 
-async function insertTasks(db: Db, workspace: string, job: string, specs: readonly TaskSpec[], now: string) {
-  if (specs.length === 0) return;
-  await db
-    .insertInto('tasks')
-    .values(
-      specs.map((task) => ({
-        id: randomUUID(),
-        workspace,
-        job,
-        uri: task.uri,
-        status: 'queued',
-        priority: 500,
-        source: JSON.stringify(task.source.end),
-        destination: JSON.stringify(task.destination.end),
-        created: now,
-        modified: now,
-      })),
-    )
-    .execute();
+const TASK_COLUMNS = [
+  'id',
+  'workspace',
+  'job',
+  'uri',
+  'status',
+  'priority',
+  'source',
+  'destination',
+  'created',
+  'modified',
+];
+
+/** Inserts a job's new tasks, in batches: an image sequence is thousands of frames (see store/batches.ts). */
+async function insertTasks(store: Store, workspace: string, job: string, specs: readonly TaskSpec[], now: string) {
+  const rows = specs.map((task) => [
+    randomUUID(),
+    workspace,
+    job,
+    task.uri,
+    'queued',
+    500,
+    JSON.stringify(task.source.end),
+    JSON.stringify(task.destination.end),
+    now,
+    now,
+  ]);
+  await insertMany(store, 'tasks', TASK_COLUMNS, rows);
 }
 
 function tasksOf(store: Store, job: string): Promise<TaskRow[]> {
@@ -408,16 +426,14 @@ function optionalFlag(data: Record<string, unknown>, name: string): boolean | un
   return value;
 }
 
-async function writeTasks(db: Db, workspace: string, job: string, merged: MergedTasks, now: string) {
-  if (merged.retried.length > 0) {
-    await db
-      .updateTable('tasks')
-      .set({ status: 'queued', modified: now, finished: null })
-      .where('id', 'in', merged.retried)
-      .execute();
-  }
-  if (merged.replaced.length > 0) await db.deleteFrom('tasks').where('id', 'in', merged.replaced).execute();
-  await insertTasks(db, workspace, job, merged.added, now);
+async function writeTasks(store: Store, workspace: string, job: string, merged: MergedTasks, now: string) {
+  await executeIn(
+    store,
+    merged.retried,
+    (ids) => sql`UPDATE tasks SET status = 'queued', modified = ${now}, finished = NULL WHERE id IN (${ids})`,
+  );
+  await executeIn(store, merged.replaced, (ids) => sql`DELETE FROM tasks WHERE id IN (${ids})`);
+  await insertTasks(store, workspace, job, merged.added, now);
 }
 
 async function prepareTransfer(context: EventContext, data: Record<string, unknown>, row: Row): Promise<Prepared> {
@@ -431,15 +447,18 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
   // The parent is a queue or a delivery; either way a job the caller can see.
   if (typeof row.parent === 'string') await visibleJob(context, row.parent);
   if (data.append === true) {
+    // The caller's latest transfer of that name; without a name, their latest transfer (as test_transfer.py appends).
+    const given = (row.name as string | undefined) ?? (row.code as string | undefined);
+    const named = given === undefined ? sql.empty : sql`AND code_folded = ${fold(given)}`;
     const [existing] = await context.store.rows<{ id: string }>(sql`SELECT id FROM jobs
       WHERE workspace = ${caller.workspace.id} AND type = 1 AND "user" = ${caller.user.id}
-      AND code_folded = ${fold(String(name))} AND archived IS NULL ORDER BY created DESC LIMIT 1`);
+      ${named} AND archived IS NULL ORDER BY created DESC, id DESC LIMIT 1`);
     const id = existing?.id;
     if (id) {
       const merged = mergeTasks(await tasksOf(context.store, id), specs, data);
       return {
         row: { id, status: 'waiting', finished: null },
-        after: (db, job, now) => writeTasks(db, caller.workspace.id, job, merged, now),
+        after: (db, job, now) => writeTasks(context.store.within(db), caller.workspace.id, job, merged, now),
       };
     }
   }
@@ -460,7 +479,7 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
       speed: -1,
       settings: data.settings === undefined ? null : JSON.stringify(data.settings),
     },
-    after: (db, job, now) => insertTasks(db, caller.workspace.id, job, specs, now),
+    after: (db, job, now) => insertTasks(context.store.within(db), caller.workspace.id, job, specs, now),
   };
 }
 
@@ -499,10 +518,14 @@ async function prepareDelivery(
           (Array.isArray(data.tasks) ? data.tasks : []).map((path: unknown) => ({ source: path, destination: path })),
           {},
           0,
+          // A delivery's tasks name the files it sends; where they land is for each recipient to choose.
+          'source',
         )
       : [];
   if (spec.name === 'request' && row.destination !== undefined) {
-    row.destination = (await resolveEndpoint(store, caller, row.destination, 'request.destination')).party;
+    const destination = await resolveEndpoint(store, caller, row.destination, 'request.destination');
+    await new EndChecker(context).check(destination, 'write', 'request.destination');
+    row.destination = destination.party;
   }
   // With files and recipients, a delivery is submitted at once; otherwise it waits in init to be filled.
   const ready = recipients.length > 0 && (spec.name === 'request' || tasks.length > 0);
@@ -519,13 +542,10 @@ async function prepareDelivery(
       source: `workspace:${caller.workspace.id}`,
     },
     after: async (db, job, now) => {
-      await insertTasks(db, caller.workspace.id, job, tasks, now);
-      if (recipients.length > 0) {
-        await db
-          .insertInto('recipients')
-          .values(recipients.map((user) => ({ job, user, actioned: 0, created: now })))
-          .execute();
-      }
+      const written = store.within(db);
+      await insertTasks(written, caller.workspace.id, job, tasks, now);
+      const rows = recipients.map((user) => [job, user, 0, now]);
+      await insertMany(written, 'recipients', ['job', 'user', 'actioned', 'created'], rows);
     },
   };
 }
@@ -626,7 +646,7 @@ async function addTasks(context: EventContext): Promise<Row[]> {
   const merged = mergeTasks(existing, specs, data);
   const now = new Date().toISOString();
   await inTransaction(store, async (trx) => {
-    await writeTasks(trx, caller.workspace.id, job.id as string, merged, now);
+    await writeTasks(store.within(trx), caller.workspace.id, job.id as string, merged, now);
     await updateRow(trx, 'jobs', job.id as string, {
       status: 'waiting',
       finished: null,
@@ -634,13 +654,13 @@ async function addTasks(context: EventContext): Promise<Row[]> {
       modifier: caller.user.id,
     });
   });
-  const rows = await store.db
-    .selectFrom('tasks')
-    .selectAll()
-    .where('job', '=', job.id as string)
-    .where('uri', 'in', merged.uris)
-    .orderBy('uri')
-    .execute();
+  const rows = await rowsIn<Row>(
+    store,
+    merged.uris,
+    (uris) => sql`SELECT * FROM tasks
+    WHERE job = ${job.id} AND uri IN (${uris})`,
+  );
+  rows.sort((a, b) => (a.uri === b.uri ? 0 : (a.uri as string) < (b.uri as string) ? -1 : 1));
   const spec = typeNamed('task');
   return present(context, spec, rows as Row[], readableAttributes(spec, caller.user.role));
 }

@@ -5,6 +5,8 @@ import { shareOf } from '../files/locate.js';
 import { HttpError } from '../http/errors.js';
 import { type Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
+import { readable } from './access.js';
+import { typeNamed } from './model.js';
 import { type Endpoint, type Location, PartyError, parseEndpoint, printEndpoint } from './parties.js';
 import { liveId } from './references.js';
 
@@ -62,7 +64,7 @@ export async function resolveEndpoint(
       site = await mainSite(store, workspace.id);
       break;
     case 'user': {
-      const found = await liveId(store, workspace.id, 'user', party.email);
+      const found = await visibleUser(store, caller, party.email);
       if (!found) throw refused(`${what}: there is no user ${party.email} in this workspace.`);
       user = found;
       partyRef = `user:${found}`;
@@ -112,6 +114,21 @@ async function resolveShare(store: Store, caller: Caller, location: Location, te
   if (location.kind !== 'default' && location.kind !== 'share' && location.kind !== 'home') return { v: null, s: null };
   const share = await shareOf(store, caller, location, text);
   return { v: share.type === 'volume' ? share.id : share.parent, s: share.id };
+}
+
+const USER = typeNamed('user');
+
+/**
+ * The live user an e-mail or id names, when the caller may see them (docs/server.md, "Roles": an admin everyone, an
+ * employee themselves and standard users, a standard user themselves): a person the caller may not see answers as
+ * an unknown one, so that transfer ends tell nobody which e-mails the workspace holds.
+ */
+async function visibleUser(store: Store, caller: Caller, value: string): Promise<string | null> {
+  return one(
+    store,
+    sql`SELECT e.id FROM users e WHERE e.workspace = ${caller.workspace.id} AND e.archived IS NULL
+    AND (e.id = ${value} OR e.code_folded = ${fold(value)}) AND ${readable(USER, caller)} LIMIT 1`,
+  );
 }
 
 async function one(store: Store, query: Sql): Promise<string | null> {

@@ -1,5 +1,13 @@
 import { type EntityTypeSpec, FINISHED_JOB_STATUSES } from 'accsyn-protocol';
-import { closeMatches, compileWhere, type Dialect, parseExpression, postgres, sqlite } from 'accsyn-query';
+import {
+  closeMatches,
+  compileWhere,
+  type Dialect,
+  type Expression,
+  parseExpression,
+  postgres,
+  sqlite,
+} from 'accsyn-query';
 import type { EventContext } from '../events.js';
 import { badRequest } from '../http/errors.js';
 import { isId } from '../store/ids.js';
@@ -32,6 +40,8 @@ export interface FindOptions {
   readonly skip: number;
   readonly parent?: string;
   readonly attributes?: readonly string[];
+  /** For ACLs: a target volume takes the shares on it too. */
+  readonly recursive: boolean;
 }
 
 export function findOptions(data: unknown): FindOptions {
@@ -68,6 +78,7 @@ export function findOptions(data: unknown): FindOptions {
     inactive: flag('inactive'),
     archived: flag('archived'),
     single: flag('single_entity_query'),
+    recursive: flag('recursive'),
     skip: count('skip') ?? 0,
     ...(limit ? { limit } : {}),
     ...(typeof parent === 'string' ? { parent } : {}),
@@ -114,7 +125,7 @@ export async function findConditions(
     // find_one("User") with no condition is the caller's own profile, as the page promises.
     if (spec.name === 'user' && options.single && !envelope.query) conditions.push(sql`e.id = ${caller.user.id}`);
   }
-  if (envelope.query) conditions.push(await where(context, spec, envelope.query));
+  if (envelope.query) conditions.push(await where(context, spec, envelope.query, options.recursive));
   return conditions;
 }
 
@@ -149,11 +160,44 @@ export function queryDialect(store: Store): Dialect {
 }
 
 /** The caller's query as SQL over the table aliased `e`, its references resolved. */
-async function where(context: EventContext, spec: EntityTypeSpec, query: string): Promise<Sql> {
-  const expression = await resolveReferences(context.store, context.caller, spec, parseExpression(query));
+async function where(context: EventContext, spec: EntityTypeSpec, query: string, recursive: boolean): Promise<Sql> {
+  let expression = await resolveReferences(context.store, context.caller, spec, parseExpression(query));
+  if (recursive && spec.name === 'acl') expression = await withSharesBeneath(context, expression);
   const fragment = compileWhere(expression, querySchema(spec), queryDialect(context.store));
   // Unqualified columns here can only mean the table of the main query, `e`.
   return new Sql(fragment.strings, fragment.values);
+}
+
+/**
+ * `acl/find` with `recursive` (the official client's `access(..., recursive=True)`): a condition on an ACL's target
+ * share also takes the folders and homes on that share, when it is a volume.
+ */
+async function withSharesBeneath(context: EventContext, expression: Expression): Promise<Expression> {
+  switch (expression.kind) {
+    case 'and':
+    case 'or':
+      return {
+        ...expression,
+        operands: await Promise.all(expression.operands.map((operand) => withSharesBeneath(context, operand))),
+      };
+    case 'not':
+      return { ...expression, operand: await withSharesBeneath(context, expression.operand) };
+    case 'comparison': {
+      if (expression.attribute !== 'target' || (expression.operator !== '=' && expression.operator !== 'in')) {
+        return expression;
+      }
+      const targets = expression.values.flatMap((value) => (value.kind === 'text' ? [value.text] : []));
+      const ids = targets.filter((text) => text.startsWith('share:')).map((text) => text.slice('share:'.length));
+      if (ids.length === 0) return expression;
+      const beneath = await context.store.rows<{ id: string }>(sql`SELECT id FROM shares
+        WHERE workspace = ${context.caller.workspace.id} AND parent IN (${sql.join(ids)}) AND archived IS NULL`);
+      const values = [...targets, ...beneath.map((row) => `share:${row.id}`)].map((text) => ({
+        kind: 'text' as const,
+        text,
+      }));
+      return { ...expression, operator: 'in', values };
+    }
+  }
 }
 
 /** Which entities a plain find sees: active ones, widened by the flags (reference §2.2). */

@@ -46,7 +46,14 @@ export const METRICS: readonly (keyof Metrics)[] = [
 ];
 
 /** What metrics and reports look at: every job a find sees, finished ones included (not the archived). */
-const SCOPE: FindOptions = { finished: true, inactive: false, archived: false, single: false, skip: 0 };
+const SCOPE: FindOptions = {
+  finished: true,
+  inactive: false,
+  archived: false,
+  single: false,
+  recursive: false,
+  skip: 0,
+};
 
 export async function metrics(context: EventContext, spec: EntityTypeSpec): Promise<Partial<Metrics>> {
   const data = objectOf(context.envelope.data ?? {}, `${spec.name}/metrics`);

@@ -1,5 +1,6 @@
 import {
   type AttributeSpec,
+  attributeOf,
   type EntityTypeSpec,
   entityType,
   type Family,
@@ -37,7 +38,24 @@ export const ARCHIVABLE: ReadonlySet<Family> = new Set(['user', 'job', 'share', 
 export const SUBTYPE_COLUMN: Partial<Record<Family, string>> = { job: 'type', share: 'type', client: 'type' };
 
 const FOLDED = new Set(['code', 'name']);
-const MAX_INDEXED = 500;
+
+/**
+ * The longest text an attribute takes, in characters (docs/server.md, "Security"): codes and names are indexed, and
+ * an index entry has a size limit (PostgreSQL's is about 2.7 KB); paths and transfer ends are paths; every other
+ * text is short. A JSON attribute takes at most MAX_JSON bytes of JSON: above the official client's 100 KB
+ * compression threshold, so that what it sends compressed still fits, and small enough that a page of finds stays
+ * small.
+ */
+const MAX_TEXT: Readonly<Record<string, number>> = {
+  code: 500,
+  name: 500,
+  description: 10_000,
+  path: 4_096,
+  source: 4_096,
+  destination: 4_096,
+};
+const MAX_OTHER_TEXT = 1_000;
+const MAX_JSON = 256 * 1024;
 
 /**
  * Attributes whose stored text is lowercase already (ids, references, parties, statuses, roles): a query compares
@@ -124,7 +142,7 @@ export function toWire(attribute: AttributeSpec, value: unknown): unknown {
 
 /** A value from the wire as it is stored; throws a 400 naming the attribute when it has the wrong type. */
 export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): unknown {
-  const attribute = spec.attributes[name] as AttributeSpec;
+  const attribute = attributeOf(spec, name) as AttributeSpec;
   if (value === null) {
     if (attribute.required || NOT_NULL.has(name)) throw new HttpError(400, `${spec.name}.${name} cannot be null.`);
     return null;
@@ -140,8 +158,11 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
     case 'boolean':
       if (typeof value !== 'boolean') throw wrong('true or false');
       return value ? 1 : 0;
-    case 'json':
-      return JSON.stringify(value);
+    case 'json': {
+      const json = JSON.stringify(value);
+      if (Buffer.byteLength(json) > MAX_JSON) throw wrong(`at most ${MAX_JSON / 1024} KB of JSON`);
+      return json;
+    }
     case 'date': {
       const date = typeof value === 'string' ? new Date(value.endsWith('Z') ? value : `${value}Z`) : undefined;
       // Years of four digits only: beyond, ISO text would no longer sort as the dates do.
@@ -153,13 +174,16 @@ export function toColumn(spec: EntityTypeSpec, name: string, value: unknown): un
       if (typeof value !== 'string') throw wrong('text');
       // PostgreSQL keeps no U+0000 in text; SQLite would, and the two must agree.
       if (value.includes('\u0000')) throw wrong('text without the character U+0000 (NUL)');
-      // Codes and names are indexed, and an index entry has a size limit (PostgreSQL's is about 2.7 KB).
-      if (FOLDED.has(name) && value.length > MAX_INDEXED) throw wrong(`at most ${MAX_INDEXED} characters long`);
+      if (value.length > maxText(name)) throw wrong(`at most ${maxText(name).toLocaleString('en')} characters long`);
       if (attribute.values && !attribute.values.includes(value.toLowerCase())) {
         throw wrong(`one of ${attribute.values.join(', ')}`);
       }
       return attribute.values || storedLowercase(name, attribute) ? value.toLowerCase() : value;
   }
+}
+
+function maxText(name: string): number {
+  return Object.hasOwn(MAX_TEXT, name) ? (MAX_TEXT[name] as number) : MAX_OTHER_TEXT;
 }
 
 /** Attributes every entity that has them must hold, beside the required ones. */

@@ -1,4 +1,4 @@
-import type { AttributeSpec, EntityTypeSpec, Family } from 'accsyn-protocol';
+import { type AttributeSpec, attributeOf, type EntityTypeSpec, type Family } from 'accsyn-protocol';
 import type { EventContext } from '../events.js';
 import { type Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
@@ -46,12 +46,12 @@ function planOf(spec: EntityTypeSpec, attributes: readonly string[]): readonly P
   let plan = bySpec.get(attributes);
   if (plan) return plan;
   plan = attributes.flatMap((name): Part[] => {
-    const attribute = spec.attributes[name];
+    const attribute = attributeOf(spec, name);
     if (!attribute) return [];
     if (attribute.type !== 'hr') return [{ kind: 'value', name, attribute }];
     const base = name.slice(0, -'_hr'.length);
     if (base === 'status' || base === 'type') return [{ kind: base, name, base }];
-    if (spec.attributes[base]?.type === 'party') return [{ kind: 'party', name, base }];
+    if (attributeOf(spec, base)?.type === 'party') return [{ kind: 'party', name, base }];
     if (base === 'entity' || base === 'target') return [{ kind: 'code', name, base }];
     const family = (spec.family === 'share' || spec.family === 'file') && base === 'parent' ? 'share' : HR_FAMILY[base];
     return [{ kind: 'id', name, base, family }];

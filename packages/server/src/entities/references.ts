@@ -1,4 +1,4 @@
-import type { EntityTypeSpec, Family } from 'accsyn-protocol';
+import { attributeOf, type EntityTypeSpec, type Family } from 'accsyn-protocol';
 import { type Comparison, type Expression, fold, type Value } from 'accsyn-query';
 import type { Caller } from '../auth/authenticate.js';
 import { isId } from '../store/ids.js';
@@ -115,9 +115,9 @@ async function resolveComparison(
   spec: EntityTypeSpec,
   comparison: Comparison,
 ): Promise<Comparison> {
-  const attribute = spec.attributes[comparison.attribute.replace(/\.id$/, '')];
+  const attribute = attributeOf(spec, comparison.attribute.replace(/\.id$/, ''));
   const operator = comparison.operator;
-  if (!attribute || (attribute.type !== 'ref' && attribute.type !== 'party') || !(operator in WIDER)) {
+  if (!attribute || (attribute.type !== 'ref' && attribute.type !== 'party') || !Object.hasOwn(WIDER, operator)) {
     return comparison;
   }
   const asParty = attribute.type === 'party';

@@ -22,7 +22,10 @@ export function withRowLocked<T>(
 ): Promise<T> {
   return inTransaction(context.store, async (db) => {
     if (context.store.dialect === 'postgres' && typeof id === 'string' && isId(id.toLowerCase())) {
-      await sql`SELECT 1 FROM ${sql.table(table)} WHERE id = ${id.toLowerCase()} FOR UPDATE`.execute(db);
+      // Only a row of the caller's workspace: another workspace's is none of this call's business.
+      const workspace = context.caller.workspace.id;
+      await sql`SELECT 1 FROM ${sql.table(table)} WHERE id = ${id.toLowerCase()}
+        AND ${table === 'workspaces' ? sql`id` : sql`workspace`} = ${workspace} FOR UPDATE`.execute(db);
     }
     return work({ ...context, store: new Store(db, context.store.dialect) });
   });

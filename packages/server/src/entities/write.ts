@@ -1,4 +1,4 @@
-import { type EntityTypeSpec, JOB_TYPES } from 'accsyn-protocol';
+import { attributeOf, type EntityTypeSpec, JOB_TYPES } from 'accsyn-protocol';
 import { closeMatches } from 'accsyn-query';
 import type { Kysely } from 'kysely';
 import type { EventContext } from '../events.js';
@@ -43,7 +43,7 @@ export function columnsOf(spec: EntityTypeSpec, data: Record<string, unknown>, o
   for (const [key, value] of Object.entries(data)) {
     const name = key.toLowerCase();
     if (extras.includes(name)) continue;
-    const attribute = spec.attributes[name];
+    const attribute = attributeOf(spec, name);
     if (!attribute) {
       const close = closeMatches(name, Object.keys(spec.attributes));
       throw badRequest(
@@ -91,35 +91,45 @@ export async function visibleRow(context: EventContext, spec: EntityTypeSpec, id
 }
 
 export function checkWrite(context: EventContext, spec: EntityTypeSpec, row: Row): Promise<void> {
-  const store = context.store;
-  return checkOwnership(spec, context.caller, row, {
+  const { store, caller } = context;
+  const workspace = caller.workspace.id;
+  return checkOwnership(spec, caller, row, {
     roleOf: async (userId) =>
-      (await store.rows<{ role: Role }>(sql`SELECT role FROM users WHERE id = ${userId}`))[0]?.role,
+      (
+        await store.rows<{ role: Role }>(sql`SELECT role FROM users WHERE id = ${userId} AND workspace = ${workspace}`)
+      )[0]?.role,
     shareOf: async (shareId) =>
       (
         await store.rows<{ type: string; user: string | null }>(
-          sql`SELECT type, "user" FROM shares WHERE id = ${shareId}`,
+          sql`SELECT type, "user" FROM shares WHERE id = ${shareId} AND workspace = ${workspace}`,
         )
       )[0],
   });
 }
 
-/** A job the caller can see, whatever its type: a transfer, a delivery, a request or a queue. */
+/**
+ * A job the caller can see, whatever its type: a transfer, a delivery, a request or a queue. The type is read in the
+ * caller's workspace only: another workspace's job answers as an unknown id does ("There is no transfer ...").
+ */
 export async function visibleJob(context: EventContext, id: unknown): Promise<{ spec: EntityTypeSpec; row: Row }> {
   const [found] =
     typeof id === 'string'
-      ? await context.store.rows<{ type: number }>(sql`SELECT type FROM jobs WHERE id = ${id}`)
+      ? await context.store.rows<{ type: number }>(
+          sql`SELECT type FROM jobs WHERE id = ${id} AND workspace = ${context.caller.workspace.id}`,
+        )
       : [];
   const name = Object.entries(JOB_TYPES).find(([, type]) => type === found?.type)?.[0] ?? 'transfer';
   const spec = typeNamed(name);
   return { spec, row: await visibleRow(context, spec, id) };
 }
 
-/** A share the caller can see, whatever its type: a volume, a folder, a home or a collection. */
+/** A share the caller can see, whatever its type: a volume, a folder, a home or a collection (as `visibleJob`). */
 export async function visibleShare(context: EventContext, id: unknown): Promise<{ spec: EntityTypeSpec; row: Row }> {
   const [found] =
     typeof id === 'string'
-      ? await context.store.rows<{ type: string }>(sql`SELECT type FROM shares WHERE id = ${id}`)
+      ? await context.store.rows<{ type: string }>(
+          sql`SELECT type FROM shares WHERE id = ${id} AND workspace = ${context.caller.workspace.id}`,
+        )
       : [];
   const spec = typeNamed(found?.type ?? 'folder');
   return { spec, row: await visibleRow(context, spec, id) };
@@ -131,7 +141,7 @@ export async function visibleShare(context: EventContext, id: unknown): Promise<
  */
 export async function resolveReferences(context: EventContext, spec: EntityTypeSpec, row: Row): Promise<void> {
   for (const [name, value] of Object.entries(row)) {
-    const attribute = spec.attributes[name];
+    const attribute = attributeOf(spec, name);
     if (attribute?.type !== 'ref' || typeof value !== 'string') continue;
     const families = (attribute.refs ?? []) as CodedFamily[];
     let id: string | undefined;
@@ -150,7 +160,8 @@ export function uniqueViolation(error: unknown, spec: EntityTypeSpec, row: Row):
 }
 
 export async function presentOne(context: EventContext, spec: EntityTypeSpec, id: string): Promise<Row[]> {
-  const rows = await context.store.rows<Row>(sql`SELECT * FROM ${sql.id(TABLES[spec.family])} WHERE id = ${id}`);
+  const rows = await context.store.rows<Row>(sql`SELECT * FROM ${sql.id(TABLES[spec.family])} WHERE id = ${id}
+    AND ${spec.family === 'workspace' ? sql`id` : sql`workspace`} = ${context.caller.workspace.id}`);
   return present(context, spec, rows, readableAttributes(spec, context.caller.user.role));
 }
 

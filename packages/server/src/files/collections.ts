@@ -9,6 +9,7 @@ import { withRowLocked } from '../entities/serial.js';
 import { checkWrite, objectOf, visibleRow } from '../entities/write.js';
 import type { EventContext } from '../events.js';
 import { badRequest, HttpError } from '../http/errors.js';
+import { executeIn, insertMany, rowsIn } from '../store/batches.js';
 import { sql } from '../store/sql.js';
 import type { Tables } from '../store/tables.js';
 import { locate } from './locate.js';
@@ -25,11 +26,13 @@ export async function collectablePaths(context: EventContext, files: unknown): P
   if (!Array.isArray(files) || files.length === 0 || !files.every((file) => typeof file === 'string')) {
     throw badRequest('files must be a non-empty list of paths such as "volume=assets/a.mov".');
   }
+  // The paths of a collection lie on a few shares, looked up once however many paths there are.
+  const reading = context.store.remembering();
   for (const [i, file] of files.entries()) {
-    const located = await locate(context.store, context.caller, context.config.dataDir, file).catch((error) => {
+    const located = await locate(reading, context.caller, context.config.dataDir, file).catch((error) => {
       throw error instanceof HttpError ? new HttpError(error.status, `files[${i}]: ${error.message}`) : error;
     });
-    demand(await rightsOn(context.store, context.caller, located.volume.id), located, 'read');
+    demand(await rightsOn(reading, context.caller, located.volume.id), located, 'read');
   }
   return files as string[];
 }
@@ -43,12 +46,10 @@ export async function insertFiles(
   now: string,
 ): Promise<string[]> {
   const ids = paths.map(() => randomUUID());
-  const { caller } = context;
-  for (const [i, path] of paths.entries()) {
-    await kyselySql`INSERT INTO files (id, workspace, parent, path, created, creator, modified, modifier)
-      VALUES (${ids[i]}, ${caller.workspace.id}, ${collection}, ${path}, ${now}, ${caller.user.id}, ${now},
-      ${caller.user.id})`.execute(db);
-  }
+  const { workspace, user } = context.caller;
+  const rows = paths.map((path, i) => [ids[i], workspace.id, collection, path, now, user.id, now, user.id]);
+  const columns = ['id', 'workspace', 'parent', 'path', 'created', 'creator', 'modified', 'modifier'];
+  await insertMany(context.store.within(db), 'files', columns, rows);
   await changeList(db, collection, (list) => [...list, ...paths]);
   return ids;
 }
@@ -63,9 +64,10 @@ export async function addFiles(context: EventContext, spec: EntityTypeSpec): Pro
     await writableCollection(locked);
     return insertFiles(locked.store.db, locked, context.envelope.id as string, paths, new Date().toISOString());
   });
-  const rows = await context.store.rows<Row>(
-    sql`SELECT * FROM files WHERE id IN (${sql.join(ids)}) ORDER BY created, id`,
-  );
+  const rows = await rowsIn<Row>(context.store, ids, (list) => sql`SELECT * FROM files WHERE id IN (${list})`);
+  // In the order they were added, which their ids (made at once, by one call) do not keep.
+  const order = new Map(ids.map((id, i) => [id, i]));
+  rows.sort((a, b) => (order.get(a.id as string) as number) - (order.get(b.id as string) as number));
   return present(context, spec, rows, readableAttributes(spec, context.caller.user.role));
 }
 
@@ -79,21 +81,34 @@ export async function removeFiles(context: EventContext, spec: EntityTypeSpec): 
   }
   return withRowLocked(context, 'shares', context.envelope.id, async (locked) => {
     const collection = await writableCollection(locked);
-    const found = await locked.store.rows<{ id: string; path: string }>(sql`SELECT id, path FROM files
-      WHERE parent = ${collection} AND id IN (${sql.join(files)})`);
-    const missing = files.filter((id) => !found.some((row) => row.id === id));
+    const found = await rowsIn<{ id: string; path: string }>(
+      locked.store,
+      files,
+      (list) => sql`SELECT id, path FROM files WHERE parent = ${collection} AND id IN (${list})`,
+    );
+    const known = new Set(found.map((row) => row.id));
+    const missing = files.filter((id) => !known.has(id));
     if (missing.length > 0) {
       throw new HttpError(404, `The collection holds no file ${missing.map((id) => `'${id}'`).join(', ')}.`);
     }
-    await kyselySql`DELETE FROM files WHERE parent = ${collection} AND id IN (${kyselySql.join(files)})`.execute(
-      locked.store.db,
+    await executeIn(
+      locked.store,
+      files,
+      (list) => sql`DELETE FROM files WHERE parent = ${collection} AND id IN (${list})`,
     );
-    await changeList(locked.store.db, collection, (list) => {
-      const left = [...list];
-      for (const row of found) left.splice(left.indexOf(row.path), 1);
-      return left;
-    });
+    await changeList(locked.store.db, collection, (list) => withoutPaths(list, found));
     return true as const;
+  });
+}
+
+/** The list of a collection's paths without those of `removed`, once each: a path may be in it several times. */
+function withoutPaths(list: readonly string[], removed: readonly { path: string }[]): string[] {
+  const times = new Map<string, number>();
+  for (const { path } of removed) times.set(path, (times.get(path) ?? 0) + 1);
+  return list.filter((path) => {
+    const left = times.get(path) ?? 0;
+    if (left > 0) times.set(path, left - 1);
+    return left === 0;
   });
 }
 

@@ -16,9 +16,10 @@ import { formatDate } from 'accsyn-protocol';
 import { objectOf } from '../entities/write.js';
 import type { EventContext } from '../events.js';
 import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { sql } from '../store/sql.js';
 import { kept, type NameTest, nameFilter } from './filters.js';
-import { type Located, locate } from './locate.js';
-import { demand, mayShow, type Rights, rightsOn } from './rights.js';
+import { type Located, locate, shareOf } from './locate.js';
+import { demand, may, mayShow, type Rights, rightsOn } from './rights.js';
 
 /**
  * `workspace/file` (reference §2.3, §3.9): the file calls on the workspace's shares. `data.op` names the call and
@@ -53,8 +54,13 @@ const OPERATIONS: Readonly<Record<string, { method: Method; run: Operation }>> =
   move: { method: 'PUT', run: move },
 };
 
-/** Past this many entries a listing is refused rather than held in memory: `maxdepth` narrows it. */
-const MAX_LISTED = 1_000_000;
+/**
+ * Past this many entries a listing is refused rather than held in memory (about 500 bytes an entry): `maxdepth`
+ * narrows it.
+ */
+const MAX_LISTED = 300_000;
+/** Files stat'ed at once: libuv's threads work in parallel, and memory holds one batch of promises a directory. */
+const STAT_BATCH = 64;
 
 export async function fileOperation(context: EventContext): Promise<unknown> {
   const data = objectOf(context.envelope.data, 'workspace/file');
@@ -78,6 +84,9 @@ export async function fileOperation(context: EventContext): Promise<unknown> {
     },
   };
   const at = (path: unknown) => locate(context.store, context.caller, context.config.dataDir, path);
+  if (name === 'ls' && typeof data.path === 'string' && /^collection=[^/]+\/?$/.test(data.path)) {
+    return listCollection(files, data.path);
+  }
   if (!Array.isArray(data.path)) return operation.run(files, await at(data.path), data);
   if (data.path.length === 0) throw badRequest('workspace/file: path is an empty list.');
   // Every path is resolved and checked before any is touched.
@@ -134,9 +143,8 @@ class Walk {
     });
     children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const entries: FileEntry[] = [];
-    // Stats run a batch at a time: libuv's threads work in parallel, and memory holds one batch of promises.
-    for (let start = 0; start < children.length; start += 64) {
-      const batch = children.slice(start, start + 64);
+    for (let start = 0; start < children.length; start += STAT_BATCH) {
+      const batch = children.slice(start, start + STAT_BATCH);
       const done = await Promise.all(batch.map((child) => this.#entry(child, absolute, inVolume, depth, text)));
       for (const entry of done) if (entry) entries.push(entry);
     }
@@ -159,7 +167,9 @@ class Walk {
     const directory = found.isDirectory();
     if (!kept(child.name, directory, options.include, options.exclude)) return undefined;
     if (++this.#count > MAX_LISTED) {
-      throw badRequest(`workspace/file: the listing holds more than ${MAX_LISTED} entries; narrow it with maxdepth.`);
+      throw badRequest(
+        `workspace/file: the listing holds more than ${MAX_LISTED.toLocaleString('en')} entries; narrow it with maxdepth.`,
+      );
     }
     const entry = entryOf(child.name, found);
     // A link to a directory is shown, not followed: a loop of links would never end.
@@ -173,6 +183,31 @@ class Walk {
     if (options.filesOnly && directory && depth <= 1) return undefined;
     return entry;
   }
+}
+
+/**
+ * `ls` of a collection: its files, each by its name, as the share it lies on shows it; a file the caller may not
+ * read, or that is gone, is left out.
+ */
+async function listCollection(context: FileContext, text: string): Promise<FileEntry[]> {
+  const { store, caller, config } = context.event;
+  const code = text.slice('collection='.length).replace(/\/$/, '');
+  const collection = await shareOf(
+    store,
+    caller,
+    { kind: 'share', shareType: 'collection', share: code, path: '' },
+    `path "${text}"`,
+  );
+  // The collection's `files` keeps its paths in the order they were added.
+  const [row] = await store.rows<{ files: string | null }>(sql`SELECT files FROM shares WHERE id = ${collection.id}`);
+  const entries: FileEntry[] = [];
+  for (const path of JSON.parse(row?.files ?? '[]') as string[]) {
+    const located = await locate(store, caller, config.dataDir, path).catch(() => undefined);
+    if (!located || !may(await context.rights(located.volume.id), located.inVolume, 'read')) continue;
+    const found = await stat(located.absolute).catch(() => undefined);
+    if (found?.isFile() || found?.isDirectory()) entries.push(entryOf(basename(located.absolute), found));
+  }
+  return entries;
 }
 
 function entryOf(name: string, found: Stats): FileEntry {
@@ -234,6 +269,20 @@ async function sizeUnder(
   let total = 0;
   const directory = await opendir(absolute).catch(() => undefined);
   if (!directory) return 0;
+  // Files are sized a batch at a time, in parallel, as a listing stats them; the entries are read as a stream.
+  let batch: string[] = [];
+  const sizeBatch = async () => {
+    const sizes = await Promise.all(
+      batch.map((path) =>
+        lstat(path).then(
+          (found) => found.size,
+          () => 0,
+        ),
+      ),
+    );
+    total += sizes.reduce((sum, size) => sum + size, 0);
+    batch = [];
+  };
   for await (const child of directory) {
     const childInVolume = inVolume === '' ? child.name : `${inVolume}/${child.name}`;
     if (!mayShow(rights, childInVolume) || !kept(child.name, child.isDirectory(), options.include, options.exclude)) {
@@ -241,8 +290,10 @@ async function sizeUnder(
     }
     const path = join(absolute, child.name);
     if (child.isDirectory()) total += await sizeUnder(path, rights, childInVolume, options);
-    else if (child.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0;
+    else if (child.isFile()) batch.push(path);
+    if (batch.length >= STAT_BATCH) await sizeBatch();
   }
+  await sizeBatch();
   return total;
 }
 

@@ -38,14 +38,18 @@ export class Limits {
     this.identity = new ClientIdentity(trustProxy, config.ipv6Prefix);
   }
 
-  /** Installs the edge layer on `app`; `connectionEvent` is the server's event for a new client socket. */
-  install(app: FastifyInstance, connectionEvent: 'connection' | 'secureConnection'): void {
+  /** Installs the edge layer on `app`, which serves HTTPS when `tls`. */
+  install(app: FastifyInstance, tls: boolean): void {
     if (this.config.connectionsPerClient > 0) {
-      app.server.on(connectionEvent, (socket: Socket) => this.countConnection(socket));
+      // Counted when TCP accepts it, under TLS too: a client that never finishes its handshake still counts.
+      app.server.on('connection', (socket: Socket) => this.countConnection(socket, tls));
     }
     // With neither edge limits nor a connection cap, the edge layer has nothing to check.
     if (this.config.edge.length === 0 && this.config.connectionsPerClient === 0) return;
     app.addHook('onRequest', async (request, reply) => {
+      const path = pathOf(request.url);
+      // Health checks are never limited: a load balancer must not take a busy server for a dead one.
+      if (path === HEALTH_PATH) return;
       const client = this.clientOf(request);
       if (this.overCap.has(request.raw.socket)) {
         // Answer, then close: one address must not hold more than its share of the server's sockets.
@@ -53,7 +57,7 @@ export class Limits {
         reply.raw.once('finish', () => request.raw.socket.destroy());
         throw tooMany(1000);
       }
-      const limit = this.edgeLimitOf(request.url);
+      const limit = this.edgeLimitOf(path);
       if (limit) await this.takeEdge(limit, client, reply);
     });
   }
@@ -83,24 +87,27 @@ export class Limits {
     if (delay > 0) await sleepUnlessGone(delay, request);
   }
 
-  private countConnection(socket: Socket): void {
+  private countConnection(socket: Socket, tls: boolean): void {
     const address = this.identity.address(socket.remoteAddress, undefined);
     // Behind a trusted proxy, its connections carry many clients: the proxy caps them itself.
     if (this.identity.isTrusted(address)) return;
     const key = this.identity.key(address);
     const open = (this.connections.get(key) ?? 0) + 1;
     this.connections.set(key, open);
-    if (open > this.config.connectionsPerClient) this.overCap.add(socket);
     socket.once('close', () => {
       const left = (this.connections.get(key) ?? 1) - 1;
       if (left > 0) this.connections.set(key, left);
       else this.connections.delete(key);
     });
+    const cap = this.config.connectionsPerClient;
+    if (open <= cap) return;
+    // Beyond its cap, a client is told so on its first request (429) while it holds up to twice its cap. Past that,
+    // and under TLS, where telling it would cost a handshake first, the connection is closed as it is accepted.
+    if (tls || open > 2 * cap) socket.destroy();
+    else this.overCap.add(socket);
   }
 
-  private edgeLimitOf(url: string): EdgeLimit | undefined {
-    const at = url.indexOf('?');
-    const path = at === -1 ? url : url.slice(0, at);
+  private edgeLimitOf(path: string): EdgeLimit | undefined {
     return this.config.edge.find((limit) =>
       limit.prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)),
     );
@@ -132,6 +139,14 @@ export class Limits {
       throw new HttpError(503, 'The rate limiter is unavailable; please try again shortly.');
     }
   }
+}
+
+const HEALTH_PATH = '/healthz';
+
+/** A URL's path, without its query string. */
+function pathOf(url: string): string {
+  const at = url.indexOf('?');
+  return at === -1 ? url : url.slice(0, at);
 }
 
 const policies = new WeakMap<EdgeLimit, string>();

@@ -43,7 +43,7 @@ export async function holderNamed(context: EventContext, entitytype: unknown, id
     throw badRequest('setting: data.entitytype must name an entity type, such as "workspace", "user" or "job".');
   }
   const type = (entitytype ?? 'workspace').trim().toLowerCase();
-  const holder = HOLDERS[type];
+  const holder = Object.hasOwn(HOLDERS, type) ? HOLDERS[type] : undefined;
   if (!holder) {
     const close = closeMatches(type, Object.keys(HOLDERS));
     throw badRequest(

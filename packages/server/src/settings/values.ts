@@ -5,6 +5,7 @@ import { typeNamed } from '../entities/model.js';
 import { type Sql, sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 import type { HolderRef, SettingHolder } from './holders.js';
+import { SETTINGS } from './registry.js';
 
 /**
  * The values set, in the `settings` table (migration 0007): one row per workspace, holder, entity and name. Only
@@ -116,4 +117,22 @@ export async function valuesBelow(
     v.entity, v.name, v.value FROM settings v WHERE v.workspace = ${workspace} AND ${which}
     ORDER BY v.holder, v.entity, v.name`);
   return byHolder(rows);
+}
+
+/**
+ * The value of the setting `name` that applies to the first holder of `chain` (nearest first, as `chainOf` orders
+ * them): the one set nearest, else the registry's default.
+ */
+export async function effectiveValue(
+  store: Store,
+  workspace: string,
+  chain: readonly HolderRef[],
+  name: string,
+): Promise<string | null> {
+  const values = await valuesOn(store, workspace, chain, name);
+  for (const ref of chain) {
+    const value = values.get(keyOf(ref))?.get(name);
+    if (value !== undefined) return value;
+  }
+  return SETTINGS.find((setting) => setting.name === name)?.default ?? null;
 }

@@ -307,6 +307,50 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('logs_user').on('logs').columns(['workspace', 'user', 'created', 'id']).execute();
     },
   },
+  '0009-transfer-engine': {
+    // What the transfer engine (src/transfers/) keeps: per task the bytes written, speed, checksum, attempts and the
+    // last failure; per job its start, bytes done, and which node carries it until when (a lease it renews).
+    async up(db: Kysely<unknown>) {
+      const whole = db.getExecutor().adapter instanceof PostgresAdapter ? 'bigint' : 'integer';
+      const fraction = db.getExecutor().adapter instanceof PostgresAdapter ? 'double precision' : 'real';
+      const add = (table: string, column: string, type: 'text' | 'bigint' | 'integer' | 'real' | 'double precision') =>
+        db.schema.alterTable(table).addColumn(column, type).execute();
+      for (const [column, type] of [
+        ['started', 'text'],
+        ['bytes', whole],
+        ['progress', fraction],
+        ['speed', fraction],
+        ['etr', whole],
+        ['checksum', 'text'],
+        ['message', 'text'],
+        ['attempts', whole],
+        ['retry_at', 'text'],
+      ] as const) {
+        await add('tasks', column, type);
+      }
+      for (const [column, type] of [
+        ['started', 'text'],
+        ['bytes', whole],
+        ['message', 'text'],
+        ['node', 'text'],
+        ['lease', 'text'],
+      ] as const) {
+        await add('jobs', column, type);
+      }
+      await db.schema.createIndex('tasks_job_status').on('tasks').columns(['job', 'status']).execute();
+    },
+  },
+  '0010-task-pages': {
+    // A job's tasks in find's order, page after page: without it, every page of a job of 100,000 tasks sorted them
+    // all. With the workspace in it, the rows a page skips are skipped in the index.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex('tasks_job_created')
+        .on('tasks')
+        .columns(['job', 'workspace', 'created', 'id'])
+        .execute();
+    },
+  },
 };
 
 /** A table of entities: the columns every entity has, then `columns`. */

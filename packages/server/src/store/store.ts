@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fold, registerSqliteFunctions } from 'accsyn-query';
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+import { makePrivateFile, makePrivateFolder, restrictFile } from '../private-files.js';
 import { Memo } from './memo.js';
 import { migrate } from './migrations.js';
 import { type Sql, sql } from './sql.js';
@@ -58,6 +58,26 @@ export class Store {
     if (direct) return direct.all(query.text(questionMark), query.values) as R[];
     const text = query.text(this.dialect === 'sqlite' ? questionMark : dollarNumber);
     return (await this.db.executeQuery<R>(CompiledQuery.raw(text, [...query.values]))).rows;
+  }
+
+  /** This store seen through `db`, a transaction of its database, for `rows` and `execute` in that transaction. */
+  within(db: Kysely<Tables>): Store {
+    return new Store(db, this.dialect);
+  }
+
+  /**
+   * This store, answering each read it has made once again from memory, for as long as it is used: for one call
+   * that looks the same few things up for each of many items (the parties and shares of 100,000 transfer ends).
+   * What it answers is what the database held at the first read: use it for the lookups of one call, not beyond.
+   */
+  remembering(): Store {
+    return new RememberingStore(this.db, this.dialect, this.direct);
+  }
+
+  /** Runs a statement that answers no rows (INSERT, UPDATE, DELETE), through kysely's connection. */
+  async execute(query: Sql): Promise<void> {
+    const text = query.text(this.dialect === 'sqlite' ? questionMark : dollarNumber);
+    await this.db.executeQuery(CompiledQuery.raw(text, [...query.values]));
   }
 
   /**
@@ -172,6 +192,32 @@ export class Store {
     if (!found) return undefined;
     // Time passes without the database changing: an expiry is checked on every call.
     return found.keyExpires === null || found.keyExpires > now ? found : undefined;
+  }
+}
+
+/** See `Store.remembering`. Only SELECTs are remembered; any other statement forgets everything. */
+class RememberingStore extends Store {
+  readonly #answers = new Map<string, Promise<unknown[]>>();
+
+  override rows<R = Record<string, unknown>>(query: Sql): Promise<R[]> {
+    if (!/^\s*SELECT\b/i.test(query.strings[0] as string)) {
+      this.#answers.clear();
+      return super.rows(query);
+    }
+    const key = `${query.strings.join('\u0000')}\u0001${JSON.stringify(query.values)}`;
+    let answer = this.#answers.get(key);
+    if (!answer) {
+      answer = super.rows(query);
+      this.#answers.set(key, answer);
+      answer.catch(() => this.#answers.delete(key));
+    }
+    // Each caller gets its own list, so that none changes what another is answered.
+    return answer.then((rows) => rows.slice() as R[]);
+  }
+
+  override execute(query: Sql): Promise<void> {
+    this.#answers.clear();
+    return super.execute(query);
   }
 }
 
@@ -300,7 +346,13 @@ function rowMaker(names: readonly string[]): (values: unknown[]) => Record<strin
 
 /** Opens (creating if needed) a SQLite database file and brings its schema up to date. */
 export async function openSqlite(file: string): Promise<Store> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    // Users, key hashes and sessions: the owner's alone. SQLite gives the journals it creates the database's mode;
+    // journals left by an earlier run, perhaps under another umask, are made private too.
+    makePrivateFolder(dirname(file));
+    makePrivateFile(file);
+    for (const journal of ['-wal', '-shm', '-journal']) restrictFile(`${file}${journal}`);
+  }
   const database = new Database(file);
   // WAL lets readers run beside the writer; a committed transaction is in the WAL file before the call returns,
   // so it survives the process being killed (synchronous=FULL would also survive a power cut, at a cost).

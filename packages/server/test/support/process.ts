@@ -16,20 +16,32 @@ export interface ServerProcess {
   readonly exited: Promise<number | NodeJS.Signals | null>;
 }
 
-/** Starts `dist/main.js`; resolves when it prints `listening on <url>`, rejects if it exits or takes too long. */
+/**
+ * Starts `dist/main.js`; resolves when it prints `listening on <url>`, rejects if it exits or takes too long.
+ * `fileLimit` runs it under `ulimit -n`, the most files it may open.
+ */
 export function startServerProcess(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 20_000,
+  { fileLimit }: { fileLimit?: number } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    // The rate limits are off unless a test turns them on: tests call far faster than any client may.
+  const command = [process.execPath, MAIN, ...args];
+  const [file, argv] =
+    fileLimit === undefined
+      ? [process.execPath, command.slice(1)]
+      : ['/bin/sh', ['-c', `ulimit -n ${fileLimit} && exec "$@"`, 'sh', ...command]];
+  const child = spawn(file, argv, {
+    // The rate limits are off unless a test turns them on: tests call far faster than any client may. So are
+    // transfers (`--transfers on` turns them on): most tests make transfers of files that do not exist, as records,
+    // and the engine would fail them under the tests' feet.
     env: {
       ...process.env,
       ACCSYN_LOG_LEVEL: 'warn',
       ACCSYN_LIMIT_API: 'off',
       ACCSYN_THROTTLE: 'off',
       ACCSYN_MAX_CONNECTIONS: '0',
+      ACCSYN_TRANSFERS: 'off',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -32,11 +32,17 @@ export async function startTestServer(
   const database = await testDatabase(options.postgres);
   // The rate limits are off unless a test turns them on: tests call far faster than any client may.
   const unlimited = ['--limit-api', 'off', '--throttle', 'off', '--max-connections', '0'];
-  const config = readConfig(['--port', '0', '--data-dir', dataDir, ...database.flags, ...unlimited, ...flags], {
-    ACCSYN_BOOTSTRAP_WORKSPACE: 'acme',
-    ACCSYN_BOOTSTRAP_ADMIN: 'admin@acme.test',
-    ...env,
-  });
+  // Transfers run only where a test asks (`--transfers on`): most make transfers of files that do not exist, as
+  // records, and the engine would fail them under the tests' feet.
+  const engine = flags.includes('--transfers') ? [] : ['--transfers', 'off'];
+  const config = readConfig(
+    ['--port', '0', '--data-dir', dataDir, ...database.flags, ...unlimited, ...engine, ...flags],
+    {
+      ACCSYN_BOOTSTRAP_WORKSPACE: 'acme',
+      ACCSYN_BOOTSTRAP_ADMIN: 'admin@acme.test',
+      ...env,
+    },
+  );
   // ACCSYN_TEST_LOG=1 shows the server's log, to see why a test failed.
   const server = await startServer(config, process.env.ACCSYN_TEST_LOG === '1');
   const created = server.bootstrapped;
