@@ -1,3 +1,4 @@
+export type { GetSettingOptions, GetSettingsOptions, SettingTarget, SettingValues } from './entity-settings.js';
 export {
   AbortError,
   AccsynError,
@@ -9,7 +10,27 @@ export {
   ServerError,
   TimeoutError,
 } from './errors.js';
+export type {
+  FileEntry,
+  FilterOptions,
+  ListOptions,
+  NameFilter,
+  PathAnswer,
+  PathResult,
+  RemoveOptions,
+} from './files.js';
+export type {
+  AccessOf,
+  AccessOptions,
+  GrantData,
+  GrantResult,
+  Recipient,
+  RecipientType,
+  ShareAccess,
+  ShareType,
+} from './grants.js';
 export { type ProxySetting, parseProxy, type TlsOptions } from './proxy.js';
+export type { Metrics, MetricsOptions } from './reports.js';
 export type { RetryOptions } from './retry.js';
 export {
   type AttributeOptions,

@@ -13,14 +13,22 @@ import {
   queryStringOf,
   WORKSPACE_HEADER,
 } from 'accsyn-protocol';
-import { type Expression, QueryError as ParseError, parse } from 'accsyn-query';
 import { interpret } from './answers.js';
-import { AccsynError, QueryError, ServerError } from './errors.js';
+import { checkId, ID, normalType } from './checks.js';
+import * as entitySettings from './entity-settings.js';
+import { AccsynError, ServerError } from './errors.js';
+import { type CallOptions, type Event, type Method, resultOf, type Send } from './events.js';
+import * as files from './files.js';
+import * as grants from './grants.js';
 import { parseProxy, type TlsOptions } from './proxy.js';
+import { inQuery, logQuery, type ReadQuery, readQuery } from './queries.js';
+import * as reports from './reports.js';
 import { type RetryOptions, retryPolicy, sleep, withRetries } from './retry.js';
 import { resolveSettings, type Settings, type SettingsOptions } from './settings.js';
 import { Transport } from './transport.js';
-import type { EntityOf, EntityOfQuery, Task } from './types.js';
+import type { EntityOf, EntityOfQuery, LogEntry, Task } from './types.js';
+
+export type { CallOptions } from './events.js';
 
 export interface SessionOptions extends SettingsOptions {
   /**
@@ -67,22 +75,6 @@ export interface AttributeOptions {
   readonly signal?: AbortSignal;
 }
 
-export interface CallOptions {
-  readonly signal?: AbortSignal;
-}
-
-type Method = 'GET' | 'PUT' | 'POST' | 'DELETE';
-
-interface Event {
-  readonly method: Method;
-  readonly uri: string;
-  readonly data: unknown;
-  readonly query?: string | undefined;
-  readonly id?: string | undefined;
-  readonly signal?: AbortSignal | undefined;
-}
-
-const ID = /^[a-z0-9]{24}$/;
 const VERSION = '0.1.0';
 /** This machine's name, as the envelope and the device header carry it: read once, it is a system call. */
 const HOST = hostname();
@@ -104,6 +96,8 @@ export class Session {
   private nextStart = 0;
   /** The headers of every authenticated call, built once. */
   private readonly authHeaders: Record<string, string>;
+  /** How the modules of the client (files, grants, settings, reports) send their events. */
+  private readonly send: Send = (event) => this.event(event);
 
   constructor(private readonly options: SessionOptions = {}) {
     this.settings = resolveSettings(options);
@@ -154,7 +148,7 @@ export class Session {
     const { entityType, expression } = read;
     if (entityType === 'entitytypes') {
       const answer = await this.event({ method: 'GET', uri: 'entitytypes', data: {}, signal: options.signal });
-      return this.result(answer) as string[];
+      return resultOf(answer) as string[];
     }
     if (entityType === 'attributes') {
       const match = expression && /^entitytype\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))$/i.exec(expression.trim());
@@ -162,7 +156,7 @@ export class Session {
         throw new AccsynError(`Write the attributes query as 'attributes WHERE entitytype=<type>', not '${query}'.`);
       const entitytype = (match[1] ?? match[2] ?? match[3]) as string;
       const data = { entitytype, create: options.create === true, update: options.update === true };
-      return this.result(
+      return resultOf(
         await this.event({ method: 'GET', uri: 'attributes', data, signal: options.signal }),
       ) as unknown[];
     }
@@ -180,7 +174,7 @@ export class Session {
   async getEntity<T extends string>(entityType: T, id: string, options: CallOptions = {}): Promise<EntityOf<T> | null> {
     checkId(id, 'id');
     const answer = await this.event({ method: 'GET', uri: `${entityType}/find`, data: {}, id, signal: options.signal });
-    return ((this.result(answer) as unknown[])[0] as EntityOf<T> | undefined) ?? null;
+    return ((resultOf(answer) as unknown[])[0] as EntityOf<T> | undefined) ?? null;
   }
 
   /** Every entity matching a query, a page at a time, however many there are. */
@@ -223,7 +217,7 @@ export class Session {
       id: options.entityId,
       signal: options.signal,
     });
-    const result = this.result(answer) as unknown[];
+    const result = resultOf(answer) as unknown[];
     return result.length === 1 ? result[0] : result;
   }
 
@@ -243,7 +237,7 @@ export class Session {
       id,
       signal: options.signal,
     });
-    return (this.result(answer) as EntityOf<T>[])[0] as EntityOf<T>;
+    return (resultOf(answer) as EntityOf<T>[])[0] as EntityOf<T>;
   }
 
   /** Changes several tasks of a job, each named by its `id` or `uri`. */
@@ -262,7 +256,7 @@ export class Session {
       id: jobId,
       signal: options.signal,
     });
-    return this.result(answer) as Task[];
+    return resultOf(answer) as Task[];
   }
 
   /** Deletes an entity (the server archives it; `force` removes a job for good). */
@@ -287,7 +281,7 @@ export class Session {
     if (normalType(entityType) !== 'collection')
       throw new AccsynError('deleteMany removes files from collections only.');
     checkId(id, 'id');
-    return this.result(
+    return resultOf(
       await this.event({ method: 'DELETE', uri: 'collection/file/remove', data, id, signal: options.signal }),
     );
   }
@@ -319,6 +313,138 @@ export class Session {
     return true;
   }
 
+  /** Entries of the audit log: `where` is the conditions (`'outcome=denied'`), or a whole `Log WHERE ...` query. */
+  findLogs(where?: string, options: FindOptions = {}): Promise<LogEntry[]> {
+    return this.find(logQuery(where), options) as Promise<LogEntry[]>;
+  }
+
+  // ---- files (files.ts) ----
+
+  /**
+   * What a directory holds (a file: itself), or for a list of paths, what each holds: `ls('folder=projects/in')`.
+   * Paths without a share are on the default volume.
+   */
+  ls<P extends string | readonly string[]>(
+    path: P,
+    options?: files.ListOptions,
+  ): Promise<files.PathAnswer<P, files.FileEntry[]>> {
+    return files.ls(this.send, path, options);
+  }
+
+  /** The bytes of a file, or of the files beneath a directory (those `include` and `exclude` keep). */
+  getSize<P extends string | readonly string[]>(
+    path: P,
+    options?: files.FilterOptions,
+  ): Promise<files.PathAnswer<P, number>> {
+    return files.getSize(this.send, path, options);
+  }
+
+  exists<P extends string | readonly string[]>(path: P, options?: CallOptions): Promise<files.PathAnswer<P, boolean>> {
+    return files.exists(this.send, path, options);
+  }
+
+  /** Makes a directory, and those above it that are missing; one that exists is fine. */
+  mkdir<P extends string | readonly string[]>(path: P, options?: CallOptions): Promise<files.PathAnswer<P, true>> {
+    return files.mkdir(this.send, path, options);
+  }
+
+  /** Renames a file or directory in its directory. */
+  rename(path: string, name: string, options?: CallOptions): Promise<true> {
+    return files.rename(this.send, path, name, options);
+  }
+
+  /** Moves a file or directory, into `destination` when that is a directory. */
+  move(path: string, destination: string, options?: CallOptions): Promise<true> {
+    return files.move(this.send, path, destination, options);
+  }
+
+  /** Deletes a file, or an empty directory; `force` deletes a directory with all it holds. */
+  remove<P extends string | readonly string[]>(
+    path: P,
+    options?: files.RemoveOptions,
+  ): Promise<files.PathAnswer<P, true>> {
+    return files.remove(this.send, path, options);
+  }
+
+  // ---- access (grants.ts) ----
+
+  /**
+   * Gives a user (an id or e-mail) access: to a delivery or request as a recipient (answers true), or to a share
+   * (a volume, folder, home or collection, by id or code) by an ACL, read and write on `/` unless `data` says
+   * otherwise (answers the ACL). An e-mail that names no user invites them, unless `invite` is false.
+   */
+  grant<T extends string>(
+    entityType: string,
+    entityIdOrCode: string,
+    targetType: T,
+    targetIdOrCode: string,
+    data?: grants.GrantData,
+    options?: CallOptions,
+  ): Promise<grants.GrantResult<T>> {
+    return grants.grant(this.send, entityType, entityIdOrCode, targetType, targetIdOrCode, data, options);
+  }
+
+  /** Who has access: a delivery's or request's recipients, or the users with an ACL on a share. */
+  access<T extends string>(
+    targetType: T,
+    targetIdOrCode: string,
+    options?: grants.AccessOptions,
+  ): Promise<grants.AccessOf<T>> {
+    return grants.access(this.send, targetType, targetIdOrCode, options);
+  }
+
+  /** Takes a user's access away: off the recipients, or every ACL they have on the share. */
+  revoke(
+    entityType: string,
+    entityIdOrCode: string,
+    targetType: string,
+    targetIdOrCode: string,
+    options?: CallOptions,
+  ): Promise<true> {
+    return grants.revoke(this.send, entityType, entityIdOrCode, targetType, targetIdOrCode, options);
+  }
+
+  // ---- settings (entity-settings.ts) ----
+
+  /** A setting's value on the workspace (or `entityType`/`entityId`): set there, inherited, or its default. */
+  getSetting(name: string, options?: entitySettings.GetSettingOptions): Promise<string | null> {
+    return entitySettings.getSetting(this.send, name, options);
+  }
+
+  /** The settings of the workspace (or `entityType`/`entityId`) by name; `recursive` adds those below it. */
+  getSettings(
+    options?: entitySettings.GetSettingsOptions & { readonly recursive?: false },
+  ): Promise<entitySettings.SettingValues>;
+  getSettings(
+    options: entitySettings.GetSettingsOptions,
+  ): Promise<Record<string, string | entitySettings.SettingValues>>;
+  getSettings(options?: entitySettings.GetSettingsOptions) {
+    return entitySettings.getSettings(this.send, options);
+  }
+
+  setSetting(name: string, value: string | number | boolean, options?: entitySettings.SettingTarget): Promise<true> {
+    return entitySettings.setSetting(this.send, name, value, options);
+  }
+
+  deleteSetting(name: string, options?: entitySettings.SettingTarget): Promise<true> {
+    return entitySettings.deleteSetting(this.send, name, options);
+  }
+
+  // ---- reports (reports.ts) ----
+
+  /** Figures about the jobs a query matches: `metrics('Transfer WHERE status=running', { time: '24h' })`. */
+  metrics<K extends keyof reports.Metrics = keyof reports.Metrics>(
+    query: string,
+    options?: reports.MetricsOptions<K>,
+  ): Promise<Pick<reports.Metrics, K>> {
+    return reports.metrics(this.send, query, options);
+  }
+
+  /** A plain-text report of the jobs a query matches. */
+  report(query: string, options?: CallOptions): Promise<string> {
+    return reports.report(this.send, query, options);
+  }
+
   /** The message of the last call that failed (the official v3 client always answers None). */
   getLastMessage(): string | undefined {
     return this.lastMessage;
@@ -335,30 +461,17 @@ export class Session {
 
   // -------------------------------------------------------------------------------------------------------------
 
-  private async findEvent(query: string, read: ReadQuery, data: object, options: CallOptions) {
-    const { entityType, expression, offset } = read;
-    try {
+  private findEvent(query: string, read: ReadQuery, data: object, options: CallOptions): Promise<unknown[]> {
+    return inQuery(query, read, async () => {
       const answer = await this.event({
         method: 'GET',
-        uri: `${entityType}/find`,
+        uri: `${read.entityType}/find`,
         data,
-        query: expression,
+        query: read.expression,
         signal: options.signal,
       });
-      return this.result(answer) as unknown[];
-    } catch (error) {
-      // The server placed its error in the expression; place it in the whole query.
-      if (error instanceof QueryError) {
-        throw new QueryError(error.message.replace(/ \(at \d+\)$/, ''), query, error.position + offset, error);
-      }
-      throw error;
-    }
-  }
-
-  /** The `result` of an answer; a success without one is the server's mistake. */
-  private result(answer: Record<string, unknown>): unknown {
-    if (!('result' in answer)) throw new ServerError('The server answered without a result.');
-    return answer.result;
+      return resultOf(answer) as unknown[];
+    });
   }
 
   /** Logs in once; every caller waits for the same login. A failed login is forgotten, so the next call retries. */
@@ -516,45 +629,6 @@ interface Call {
   readonly signal?: AbortSignal | undefined;
 }
 
-/**
- * A query's entity type and the expression after WHERE, checked here so that a typo costs no round trip. The
- * expression goes to the server as written, not lowercased as the official client sends it: the server compares
- * case-insensitively anyway, and regular expressions keep \D, \S and \W. `offset` is where it starts in the
- * query, to place the server's error positions.
- */
-function readQuery(query: string): ReadQuery {
-  const known = queries.get(query);
-  if (known) return known;
-  const read = readNewQuery(query);
-  // Scripts send the same few queries over and over: keep the last few hundred read.
-  if (queries.size >= 500) queries.delete(queries.keys().next().value as string);
-  queries.set(query, read);
-  return read;
-}
-
-interface ReadQuery {
-  readonly entityType: string;
-  readonly expression: string | undefined;
-  readonly offset: number;
-}
-
-const queries = new Map<string, ReadQuery>();
-
-function readNewQuery(query: string): ReadQuery {
-  if (typeof query !== 'string' || query.trim() === '')
-    throw new AccsynError('A query names an entity type, such as "Transfer".');
-  let parsed: { entityType: string; where: Expression | null };
-  try {
-    parsed = parse(query);
-  } catch (error) {
-    if (error instanceof ParseError) throw new QueryError(error.message, query, error.position);
-    throw error;
-  }
-  const head = /^\s*\S+\s+where\s+/i.exec(query);
-  if (!parsed.where || !head) return { entityType: parsed.entityType, expression: undefined, offset: 0 };
-  return { entityType: parsed.entityType, expression: query.slice(head[0].length).trimEnd(), offset: head[0].length };
-}
-
 function findData(options: FindOptions): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   for (const flag of ['finished', 'inactive', 'archived'] as const) {
@@ -576,20 +650,6 @@ function findData(options: FindOptions): Record<string, unknown> {
     data.parent = options.entityId;
   }
   return data;
-}
-
-function normalType(entityType: string): string {
-  const type = String(entityType ?? '')
-    .trim()
-    .toLowerCase();
-  if (!/^[a-z][a-z0-9_]*$/.test(type)) throw new AccsynError(`'${entityType}' is not an entity type.`);
-  return type;
-}
-
-function checkId(id: unknown, what: string): void {
-  if (typeof id !== 'string' || !ID.test(id)) {
-    throw new AccsynError(`${what} must be an id: 24 lowercase letters and digits, not ${JSON.stringify(id)}.`);
-  }
 }
 
 /** Hides the API key in a log line. */

@@ -131,9 +131,46 @@ export interface Acl extends Entity {
   /** `share:<id>`. */
   readonly target: string;
   readonly target_hr?: string;
+  /** The path of the rule granted last, relative to the share (`/` for all of it), and its rights. */
   readonly path: string;
   readonly read: boolean;
   readonly write: boolean;
+  /** Every path of the share the ACL grants rights on (this server: one ACL per user and share). */
+  readonly rules?: readonly AclRule[];
+  readonly acknowledged?: boolean;
+  readonly role?: string;
+  readonly status?: string;
+  readonly token?: string | null;
+  readonly description?: string | null;
+}
+
+/** A user's rights on one path of a share, relative to the share (`/`: all of it). */
+export interface AclRule {
+  readonly path: string;
+  readonly read: boolean;
+  readonly write: boolean;
+}
+
+/** An entry of the audit log: one write or login, who made it, from where, and how it ended. */
+export interface LogEntry extends Entity {
+  readonly created: Date;
+  /** Who called: their id, and their e-mail. */
+  readonly user: string;
+  readonly user_hr?: string;
+  /** The client's IP address. */
+  readonly address: string;
+  readonly method: 'PUT' | 'POST' | 'DELETE';
+  /** The event's uri (`transfer/create`, `acl/create`, `workspace/file`, `setting`), or `login`. */
+  readonly operation: string;
+  /** What was written, as `<kind>:<id>` (`job:...`, `share:...`, `user:...`), and with its name or code. */
+  readonly entity: string | null;
+  readonly entity_hr?: string | null;
+  readonly query: string | null;
+  readonly outcome: 'ok' | 'denied';
+  /** The refusal, for `denied`. */
+  readonly message: string | null;
+  /** The payload as sent, secrets masked, large payloads cut short. */
+  readonly data: unknown;
 }
 
 /** The entity each type name (in any case, aliases included) stands for. */
@@ -157,6 +194,7 @@ export interface EntityTypes {
   server: Client;
   userserver: Client;
   acl: Acl;
+  log: LogEntry;
 }
 
 /** The entity of a type name, or a plain Entity for a name we do not know. */

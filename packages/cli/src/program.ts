@@ -1,7 +1,11 @@
 import { Command, CommanderError } from 'commander';
+import { addAccessCommands } from './commands/access.js';
 import { addApiCommands } from './commands/api.js';
+import { addFileCommands } from './commands/files.js';
+import { addLogCommand } from './commands/log.js';
 import { addProxyCommand } from './commands/proxy.js';
 import { addServerCommands } from './commands/server.js';
+import { addSettingCommands } from './commands/settings.js';
 import { addWatchCommand } from './commands/watch.js';
 import { completionScript } from './completion.js';
 import { describeFailure, Exit, usage } from './exits.js';
@@ -33,6 +37,10 @@ Exit codes: 0 ok, 1 accsyn's own fault, 2 usage or bad input, 3 authentication, 
     );
   addApiCommands(program, io);
   addWatchCommand(program, io);
+  addFileCommands(program, io);
+  addAccessCommands(program, io);
+  addSettingCommands(program, io);
+  addLogCommand(program, io);
   addServerCommands(program, io);
   addProxyCommand(program, io);
   program

@@ -774,6 +774,21 @@ describe('completion', () => {
     expect(await complete('accsyn', '--v')).toEqual(['--version']);
   });
 
+  it('completes the file, access, setting and log commands', async () => {
+    expect(await complete('accsyn', 'r')).toEqual(['rename', 'rm', 'revoke']);
+    expect(await complete('accsyn', 'ls', 'projects', '--m')).toEqual(['--maxdepth']);
+    expect(await complete('accsyn', 'ls', 'projects', '--')).toEqual(
+      expect.arrayContaining(['--recursive', '--include', '--exclude', '--files-only', '--dirs-only', '--size']),
+    );
+    expect(await complete('accsyn', 'grant', 'lisa@example.com', 'folder', 'x', '--no-')).toEqual([
+      '--no-notify',
+      '--no-invite',
+    ]);
+    expect(await complete('accsyn', 'setting', '')).toEqual(['get', 'set', 'delete', 'list']);
+    expect(await complete('accsyn', 'setting', 'list', '--up')).toEqual(['--upstream']);
+    expect(await complete('accsyn', 'log', '--s')).toEqual(['--since', '--skip']);
+  });
+
   it('prints the zsh form through bashcompinit', async () => {
     const outcome = await admin(['completion', 'zsh']);
     expect(outcome.code).toBe(0);

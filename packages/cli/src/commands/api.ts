@@ -75,13 +75,13 @@ export async function withSession<T>(command: Command, io: Io, work: (session: S
   }
 }
 
-function outputOptions(command: Command): Command {
+export function outputOptions(command: Command): Command {
   return command
     .option('--json', 'print JSON (the default when the output is not a terminal)')
     .option('--ndjson', 'print one JSON object per line');
 }
 
-function format(command: Command, io: Io): Format {
+export function format(command: Command, io: Io): Format {
   return formatOf(command.opts<OutputOptions>(), io);
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Store } from 'accsyn-server';
+import type { ServerConfig, Store } from 'accsyn-server';
 import type { Command } from 'commander';
 import { CliError, Exit, usage } from '../exits.js';
 import type { Io } from '../io.js';
@@ -17,7 +17,7 @@ interface StoreFlags {
 export function addServerCommands(program: Command, io: Io): void {
   const server = program
     .command('server')
-    .description('run the workspace server, and administer its users and API keys on its database');
+    .description('run the workspace server, and administer its workspaces, users and API keys on its database');
 
   server
     .command('start')
@@ -54,6 +54,38 @@ export function addServerCommands(program: Command, io: Io): void {
       );
       io.stderr.write(`Added ${added.role} ${added.email} to workspace '${added.workspace}'.\n`);
       if (!io.stdout.isTTY || flags.json) printOne(io, added, 'json');
+    });
+
+  const workspace = server.command('workspace').description('the workspaces the server keeps');
+  databaseOptions(workspace.command('add'))
+    .description("add a workspace with its first admin, and make the admin's API key; it is shown once")
+    .argument('<code>', "the workspace's code, which clients log in with: 2-63 letters, digits and '-'")
+    .requiredOption('--admin <email>', "the first admin's e-mail address")
+    .option('--name <name>', 'the name to show (the code otherwise)')
+    .action(async (code: string, flags: StoreFlags & { admin: string; name?: string }) => {
+      const { addWorkspace } = await serverModule();
+      const added = await withStore(flags, io, (store, config) =>
+        addWorkspace(store, { code, admin: flags.admin, name: flags.name, dataDir: config.dataDir }),
+      );
+      const output = formatOf(flags, io);
+      if (output === 'table') {
+        io.stdout.write(`${added.key}\n`);
+        io.stderr.write(
+          `Added workspace '${added.code}' (id ${added.id}), its default volume in ${added.volume}, and the API key ` +
+            `of its admin ${added.admin}. It is shown this once: keep it in a safe place, such as an env file ` +
+            'readable by you alone (ACCSYN_API_KEY=...).\n',
+        );
+      } else printOne(io, added, output);
+    });
+
+  databaseOptions(workspace.command('list'))
+    .description('list the workspaces, with their admins and how many users they have')
+    .action(async (flags: StoreFlags) => {
+      const { listWorkspaces } = await serverModule();
+      const workspaces = await withStore(flags, io, (store) => listWorkspaces(store));
+      const output = formatOf(flags, io);
+      const shown = output === 'table' ? workspaces.map((w) => ({ ...w, admins: w.admins.join(', ') })) : workspaces;
+      printList(io, shown, output, ['id', 'code', 'name', 'admins', 'users', 'created'], ['workspace', 'workspaces']);
     });
 
   const apikey = server.command('apikey').description("a user's API keys");
@@ -98,30 +130,41 @@ export function addServerCommands(program: Command, io: Io): void {
     });
 }
 
-function storeOptions(command: Command): Command {
+/** The options of a command on the database: where it is, and how to print. */
+function databaseOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', 'the data directory (ACCSYN_DATA_DIR, default ./data)')
     .option(
       '--database <path|url>',
       'a SQLite file or postgres:// URL (ACCSYN_DATABASE_URL, default <data dir>/accsyn.db)',
     )
-    .option('--workspace <code>', 'the workspace, when the database holds several')
     .option('--json', 'print JSON')
     .option('--ndjson', 'print one JSON object per line');
+}
+
+/** The options of a command on one workspace of the database. */
+function storeOptions(command: Command): Command {
+  return databaseOptions(command).option('--workspace <code>', 'the workspace, when the database holds several');
 }
 
 /** The server's code, loaded when a command needs it: the API commands start faster without it. */
 const serverModule = () => import('accsyn-server');
 
-async function withStore<T>(flags: StoreFlags, io: Io, work: (store: Store) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  flags: StoreFlags,
+  io: Io,
+  work: (store: Store, config: ServerConfig) => Promise<T>,
+): Promise<T> {
   const { AdminError, ConfigError, isPostgresUrl, openStore, readConfig } = await serverModule();
   let store: Store;
+  let config: ServerConfig;
   try {
     const argv = [
       ...(flags.dataDir === undefined ? [] : ['--data-dir', flags.dataDir]),
       ...(flags.database === undefined ? [] : ['--database', flags.database]),
     ];
-    const { database } = readConfig(argv, io.env);
+    config = readConfig(argv, io.env);
+    const { database } = config;
     if (!isPostgresUrl(database) && !existsSync(database)) {
       throw usage(`There is no database at ${database}. Start the server once to create it, or give --data-dir.`);
     }
@@ -131,7 +174,7 @@ async function withStore<T>(flags: StoreFlags, io: Io, work: (store: Store) => P
     throw error;
   }
   try {
-    return await work(store);
+    return await work(store, config);
   } catch (error) {
     if (error instanceof AdminError) throw usage(error.message);
     throw error;
