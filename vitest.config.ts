@@ -18,6 +18,8 @@ const STORE_SUITES = [
   'packages/server/test/transfers.test.ts',
   'packages/server/test/hardening.test.ts',
   'packages/server/test/big-jobs.test.ts',
+  'packages/server/test/engine-nodes.test.ts',
+  'packages/server/test/security.test.ts',
 ];
 
 // The test servers run in the forks: give them the thread pool the server's entry point gives it (src/threads.ts).

@@ -24,6 +24,11 @@ export interface ServerConfig {
   readonly archiveAfterDays: number;
   /** Whether this node's transfer engine runs transfers (src/transfers/). */
   readonly transfers: boolean;
+  /**
+   * How long a node's claim on a transfer lasts unless renewed (it is, several times a second): once a node dies,
+   * another takes its transfers over after this.
+   */
+  readonly transferLeaseMs: number;
   readonly limits: LimitsConfig;
   /** The largest request line and headers, in bytes: GET events carry their payload in the URL. */
   readonly maxHeaderSize: number;
@@ -113,6 +118,10 @@ const SETTINGS = {
     env: 'ACCSYN_TRANSFERS',
     help: 'on: this node runs transfers; off: it only answers the API (default on)',
   },
+  'transfer-lease': {
+    env: 'ACCSYN_TRANSFER_LEASE',
+    help: "seconds after which another node takes over a dead node's transfers (default 15)",
+  },
 } as const;
 
 type Setting = keyof typeof SETTINGS;
@@ -161,6 +170,7 @@ export function readConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ser
     headerTimeoutMs: integer('header-timeout', get('header-timeout') ?? '10', 1, 3600) * 1000,
     archiveAfterDays: integer('archive-after-days', get('archive-after-days') ?? '14', 0, 36500),
     transfers: choice('transfers', get('transfers') ?? 'on', ['on', 'off'] as const) === 'on',
+    transferLeaseMs: integer('transfer-lease', get('transfer-lease') ?? '15', 1, 3600) * 1000,
     limits: {
       edge: [
         edgeLimit('limit-api', get('limit-api') ?? '30:60', 'api', ['/api']),

@@ -45,7 +45,9 @@ export async function startServer(config: ServerConfig, logger: FastifyBaseLogge
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     if (bootstrapped) writeAdminEnv(config.dataDir, bootstrapped, url);
-    const engine = config.transfers ? new Engine(store, config, app.log) : undefined;
+    const engine = config.transfers
+      ? new Engine(store, config, app.log, { leaseMs: config.transferLeaseMs })
+      : undefined;
     engine?.start();
     return {
       url,

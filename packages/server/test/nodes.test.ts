@@ -3,12 +3,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queryStringOf } from 'accsyn-protocol';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, createApiKey, listApiKeys, revokeApiKey } from '../src/admin.js';
 import { openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
-import { POSTGRES_URL, type TestDatabase, testDatabase } from './support/database.js';
+import { POSTGRES_URL, postgresReachable, type TestDatabase, testDatabase } from './support/database.js';
 import { reachable } from './support/net.js';
 import { adminOf, alive, type ServerProcess, startServerProcess, stopServerProcess, tail } from './support/process.js';
 import { type Credentials, envelope, event, login, type Reply, send } from './support/raw.js';
@@ -44,22 +43,7 @@ afterAll(async () => {
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
-const postgres = await postgresReachable();
-
-/** Whether PostgreSQL answers; CI fails without it, elsewhere these tests are skipped with a loud notice. */
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch (error) {
-    const reason = `PostgreSQL is not reachable at ${POSTGRES_URL}: ${(error as Error).message}`;
-    if (process.env.CI) throw new Error(`${reason}. CI needs it; start it (see .ci/run).`);
-    console.warn(`\n!!! SKIPPING the server node tests: ${reason}\n`);
-    return false;
-  }
-}
+const postgres = await postgresReachable('the server node tests');
 
 function tempDir(): string {
   const folder = mkdtempSync(join(tmpdir(), 'accsyn-nodes-test-'));

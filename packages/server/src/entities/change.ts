@@ -208,7 +208,11 @@ export async function setActive(context: EventContext, spec: EntityTypeSpec, act
   const { envelope, caller } = context;
   let id = envelope.id;
   if (id === undefined && typeof envelope.query === 'string') {
-    const found = await idsByCode(context.store, caller.workspace.id, [spec.family], envelope.query.trim());
+    // ACLs have no code: a bare text names one only as its id.
+    const found =
+      spec.family === 'acl'
+        ? []
+        : await idsByCode(context.store, caller.workspace.id, [spec.family], envelope.query.trim());
     id = found[0]?.id ?? envelope.query.trim();
     if (!isId(id))
       throw new HttpError(404, `There is no ${spec.name} '${envelope.query.trim()}', or you may not see it.`);

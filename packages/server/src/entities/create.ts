@@ -3,7 +3,7 @@ import { type EntityTypeSpec, JOB_TYPES, type Role } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
 import type { EventContext } from '../events.js';
 import { collectablePaths, insertFiles } from '../files/collections.js';
-import { volumeDirectoryFor } from '../files/locate.js';
+import { volumeDirectoryFor, withinVolume } from '../files/locate.js';
 import { aclRules } from '../files/rights.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { executeIn, insertMany, rowsIn } from '../store/batches.js';
@@ -168,6 +168,9 @@ async function prepare(
     case 'home': {
       const parentText = row.parent ?? (await defaultVolume(store, workspace));
       const parent = await shareId(context, parentText, 'volume', `${spec.name}.parent`);
+      if (typeof row.path === 'string' && !withinVolume(row.path)) {
+        throw badRequest(`${spec.name}.path must stay inside its volume: ".." cannot be in it, as in '${row.path}'.`);
+      }
       let user: string | null = null;
       if (spec.name === 'home') {
         user = await userId(context, row.user, 'home.user');

@@ -51,19 +51,32 @@ const SHARE_COLUMNS = sql`s.id, s.type, s.code, s.parent, s.path, s."user"`;
  * answers as one that does not exist. `dataDir` anchors a volume whose directory is stored relative (the first
  * start's default volume).
  */
-export async function locate(store: Store, caller: Caller, dataDir: string, text: unknown): Promise<Located> {
+export async function locate(
+  store: Store,
+  caller: Caller,
+  dataDir: string,
+  text: unknown,
+  roots?: RealRoots,
+): Promise<Located> {
   if (typeof text !== 'string') throw badRequest(`path must be text such as "folder=projects/in", not ${typeof text}.`);
   const location = locationOf(text);
   const share = await shareOf(store, caller, location, `path "${text}"`);
   const volume = share.type === 'volume' ? share : await volumeOf(store, share);
   const shareBase = share.type === 'volume' ? '' : clean(share.path ?? '');
+  if (!withinVolume(shareBase)) {
+    throw new HttpError(
+      409,
+      `The ${share.type} '${share.code}' lies outside its volume: an admin must correct its path.`,
+    );
+  }
   const inShare =
     location.kind === 'share' || location.kind === 'default' || location.kind === 'home' ? location.path : '';
   checkLengths(inShare, text);
-  const volumeRoot = await volumeDirectory(volume, dataDir);
+  const real = roots ? (path: string) => roots.of(path) : realpath;
+  const volumeRoot = await volumeDirectory(volume, dataDir, real);
   const shareRoot = shareBase === '' ? volumeRoot : join(volumeRoot, shareBase);
   const absolute = inShare === '' ? shareRoot : join(shareRoot, inShare);
-  await checkContained(shareRoot, absolute, text);
+  await checkContained(shareRoot, absolute, text, real);
   return {
     text,
     share,
@@ -152,6 +165,26 @@ async function volumeOf(store: Store, share: ShareRow): Promise<ShareRow> {
   return volume;
 }
 
+/**
+ * The real paths of volumes' and shares' directories, kept for a while by a caller that resolves many paths in a
+ * row (the transfer engine, two for each file it copies): they are an admin's to change, and each costs a realpath
+ * call. What lies inside a share, which its users change, is always resolved anew.
+ */
+export class RealRoots {
+  readonly #known = new Map<string, { real: Promise<string>; until: number }>();
+
+  constructor(private readonly keepMs: number) {}
+
+  of(path: string): Promise<string> {
+    const known = this.#known.get(path);
+    if (known && known.until > Date.now()) return known.real;
+    const real = realpath(path);
+    this.#known.set(path, { real, until: Date.now() + this.keepMs });
+    real.catch(() => this.#known.delete(path));
+    return real;
+  }
+}
+
 /** A volume's directory on this host, as given or, when stored relative, under the data directory. */
 export function volumeRoot(path: string | null, dataDir: string): string | undefined {
   if (path === null || path === '') return undefined;
@@ -159,14 +192,26 @@ export function volumeRoot(path: string | null, dataDir: string): string | undef
 }
 
 /** The volume's directory, its symbolic links resolved: the one against which containment is checked. */
-async function volumeDirectory(volume: ShareRow, dataDir: string): Promise<string> {
+async function volumeDirectory(
+  volume: ShareRow,
+  dataDir: string,
+  real: (path: string) => Promise<string>,
+): Promise<string> {
   const root = volumeRoot(volume.path, dataDir);
   if (root === undefined) throw new HttpError(409, `The volume '${volume.code}' has no directory on this server.`);
   try {
-    return await realpath(root);
+    return await real(root);
   } catch {
     throw new HttpError(503, `The volume '${volume.code}' is not reachable on this server at the moment.`);
   }
+}
+
+/**
+ * Whether a folder's or home's path stays inside its volume: it holds no `..`, which would lead out of the volume's
+ * directory (and `..` inside a share's path has no use that a plain path has not).
+ */
+export function withinVolume(path: string): boolean {
+  return !path.split('/').includes('..');
 }
 
 /** A stored path as `a/b`: no empty or `.` segments, no slashes around. */
@@ -192,8 +237,13 @@ function checkLengths(path: string, text: string): void {
  * Refuses a path whose existing part leads, through symbolic links, outside the share's directory. What does not
  * exist yet cannot lead anywhere: the deepest existing ancestor is what is resolved.
  */
-async function checkContained(shareRoot: string, absolute: string, text: string): Promise<void> {
-  const root = await realpath(shareRoot).catch(() => shareRoot);
+async function checkContained(
+  shareRoot: string,
+  absolute: string,
+  text: string,
+  real: (path: string) => Promise<string>,
+): Promise<void> {
+  const root = await real(shareRoot).catch(() => shareRoot);
   let existing = absolute;
   for (;;) {
     try {

@@ -42,6 +42,8 @@ export class Engine {
   readonly #runs = new Map<string, JobRun>();
   /** Jobs left with only tasks for users' machines, and until when they are not looked at again. */
   readonly #idle = new Map<string, number>();
+  /** When this node first saw each job it could take: a busy node leaves a new one to the other nodes a moment. */
+  #seen = new Map<string, number>();
   readonly #tickMs: number;
   readonly #leaseMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -94,12 +96,18 @@ export class Engine {
       WHERE ${CANDIDATES} AND (j.node IS NULL OR j.node = ${this.node} OR j.lease < ${now()})
       ORDER BY COALESCE(q.priority, 0) DESC, COALESCE(j.priority, 500) DESC, j.created, j.id LIMIT 200`);
     const waiting = candidates.filter((job) => !this.#runs.has(job.id) && (this.#idle.get(job.id) ?? 0) < Date.now());
+    const seen = new Map(waiting.map((job) => [job.id, this.#seen.get(job.id) ?? Date.now()]));
+    this.#seen = seen;
     if (waiting.length === 0) return;
     const running = await this.#runningCounts();
     // Among users with work, the one running the fewest goes first; ties keep the priority order.
     const order = [...waiting].sort((a, b) => (running.users.get(a.user) ?? 0) - (running.users.get(b.user) ?? 0));
     for (const job of order) {
       if (this.#stopped) return;
+      // A node running k jobs leaves a job it has just seen to the others for k times two ticks (k at most 4): an
+      // idle node, or a less busy one, takes it first, so that jobs created together spread over the nodes.
+      const wait = Math.min(this.#runs.size, 4) * 2 * this.#tickMs;
+      if (Date.now() - (seen.get(job.id) ?? 0) < wait) continue;
       const limits = await concurrencyOf(this.store, job.workspace, job.queue);
       if ((running.workspaces.get(job.workspace) ?? 0) >= limits.workspace) continue;
       if ((running.queues.get(job.queue) ?? 0) >= limits.queue) continue;
@@ -145,6 +153,7 @@ export class Engine {
   }
 
   #begin(id: string): void {
+    this.log.debug({ job: id, node: this.node }, 'transfer engine: took a job');
     const run = new JobRun(id, this.store, this.config, this.log);
     this.#runs.set(id, run);
     run.done
@@ -165,11 +174,13 @@ export class Engine {
     if (this.#runs.size === 0) return;
     const lease = new Date(Date.now() + this.#leaseMs).toISOString();
     const ids = [...this.#runs.keys()];
-    const kept = await this.store.rows<{ id: string }>(sql`UPDATE jobs SET lease = ${lease}
-      WHERE id IN (${sql.join(ids)}) AND node = ${this.node} RETURNING id`);
-    // A job whose claim another node took (this node stalled past its lease) is left to that node.
-    const held = new Set(kept.map((row) => row.id));
-    for (const id of ids) if (!held.has(id)) this.#runs.get(id)?.interrupt();
+    const kept = await this.store.rows<{ id: string; runnable: number }>(sql`UPDATE jobs SET lease = ${lease}
+      WHERE id IN (${sql.join(ids)}) AND node = ${this.node} RETURNING id,
+        CASE WHEN status IN ('init', 'waiting', 'running') AND archived IS NULL THEN 1 ELSE 0 END AS runnable`);
+    // A job whose claim another node took (this node stalled past its lease) is left to that node. One paused,
+    // aborted or deleted through the API stops now, a tick after the change, rather than at its run's next flush.
+    const runnable = new Set(kept.filter((row) => Number(row.runnable) === 1).map((row) => row.id));
+    for (const id of ids) if (!runnable.has(id)) this.#runs.get(id)?.interrupt();
   }
 }
 

@@ -9,6 +9,9 @@ import { insertMany } from '../store/batches.js';
 import { sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
 
+/** lstat calls in flight at once while a directory is measured. */
+const STATS_AT_ONCE = 64;
+
 /**
  * A job's `init` (reference §3.3): its sources walked and counted. A task whose source is a directory becomes one
  * task per file beneath it (empty directories are not made); a source that does not exist fails its task at once,
@@ -75,13 +78,25 @@ export async function measure(store: Store, caller: Caller, dataDir: string, job
 async function filesUnder(root: string, prefix = ''): Promise<{ path: string; size: number }[]> {
   const entries: Dirent[] = await readdir(join(root, prefix), { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const pathOf = (entry: Dirent) => (prefix === '' ? entry.name : `${prefix}/${entry.name}`);
+  const sizes = await sizesOf(entries.filter((entry) => entry.isFile()).map((entry) => join(root, pathOf(entry))));
   const files: { path: string; size: number }[] = [];
+  let next = 0;
   for (const entry of entries) {
-    const path = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-    if (entry.isDirectory()) files.push(...(await filesUnder(root, path)));
-    else if (entry.isFile()) files.push({ path, size: (await lstat(join(root, path))).size });
+    if (entry.isDirectory()) for (const file of await filesUnder(root, pathOf(entry))) files.push(file);
+    else if (entry.isFile()) files.push({ path: pathOf(entry), size: sizes[next++] as number });
   }
   return files;
+}
+
+/** Files' sizes, read many at once: one after another, a directory of 10,000 files took a second. */
+async function sizesOf(paths: readonly string[]): Promise<number[]> {
+  const sizes: number[] = [];
+  for (let start = 0; start < paths.length; start += STATS_AT_ONCE) {
+    const batch = paths.slice(start, start + STATS_AT_ONCE).map(async (path) => (await lstat(path)).size);
+    for (const size of await Promise.all(batch)) sizes.push(size);
+  }
+  return sizes;
 }
 
 /** The first whole number not yet a task uri of the job. */

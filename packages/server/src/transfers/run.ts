@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Caller } from '../auth/authenticate.js';
 import type { ServerConfig } from '../config.js';
 import type { TaskEnd } from '../entities/endpoints.js';
-import { type Located, locate } from '../files/locate.js';
+import { type Located, locate, RealRoots } from '../files/locate.js';
 import { may, type Need, type Rights, rightsOn } from '../files/rights.js';
 import { HttpError } from '../http/errors.js';
 import { sql } from '../store/sql.js';
@@ -21,11 +21,23 @@ import { type JobSettings, jobSettings } from './settings.js';
  * of those writes: a pause or an abort set through the API stops the copies within a second.
  */
 
-/** Files copied at once within one job: small files gain from several, large ones lose nothing. */
-const PARALLEL = 8;
-/** How long the rights of the job's user are trusted before they are read again. */
+/**
+ * Files copied at once within one job. Small files gain from many: their syncs to disk overlap, and one sync of a
+ * directory serves all the files renamed into it meanwhile. Large files gain nothing from more than a few on one
+ * disk, and each holds buffers of up to 12 MiB; a file is large from LARGE bytes, or when its size is not known.
+ */
+const PARALLEL = 32;
+const PARALLEL_LARGE = 4;
+const LARGE = 4 * 1024 * 1024;
+/** How long the rights of the job's user, and the real paths of its shares' directories, are trusted. */
 const RIGHTS_MS = 10_000;
 const FLUSH_MS = 1000;
+/**
+ * Runnable tasks read at once and copied in turn: a job of many files does not query and sort its queue for each
+ * one. A task put on hold meanwhile is not copied (its claim finds it no longer queued); one given a higher
+ * priority waits at most for these to start.
+ */
+const READ_AHEAD = 256;
 
 interface JobRow {
   readonly id: string;
@@ -43,6 +55,7 @@ interface TaskRow {
   readonly source: string;
   readonly destination: string;
   readonly attempts: number | null;
+  readonly size: number | null;
 }
 
 /** A task being copied, as the next flush writes its progress. */
@@ -70,10 +83,14 @@ export class JobRun {
   idle = false;
   readonly #stop = new AbortController();
   readonly #copying = new Map<string, Copying>();
+  #ahead: TaskRow[] = [];
   #bytes = 0;
   #speed = 0;
   #lastFlush = { at: Date.now(), bytes: 0 };
   readonly #rights = new Map<string, { rights: Promise<Rights>; until: number }>();
+  readonly #roots = new RealRoots(RIGHTS_MS);
+  /** Destination directories this run made (or found there): not made again for each file. */
+  readonly #made = new Set<string>();
 
   constructor(
     readonly id: string,
@@ -152,7 +169,7 @@ export class JobRun {
       }
       this.#stop.signal.throwIfAborted();
       const free = PARALLEL - running.size;
-      const tasks = free > 0 ? await this.#runnable(free, [...this.#copying.keys()]) : [];
+      const tasks = free > 0 ? await this.#next(free) : [];
       for (const task of tasks) {
         const copying = copy(task).finally(() => running.delete(copying));
         running.add(copying);
@@ -170,9 +187,29 @@ export class JobRun {
     }
   }
 
+  /**
+   * Up to `limit` tasks to copy next, in order: those read ahead, read again when none is left; a large file waits
+   * while PARALLEL_LARGE are copied.
+   */
+  async #next(limit: number): Promise<TaskRow[]> {
+    if (this.#ahead.length === 0) this.#ahead = await this.#runnable(READ_AHEAD, [...this.#copying.keys()]);
+    let large = [...this.#copying.values()].filter((copying) => isLarge(copying.size)).length;
+    const next: TaskRow[] = [];
+    for (const task of this.#ahead) {
+      if (next.length === limit) break;
+      if (isLarge(task.size)) {
+        if (large === PARALLEL_LARGE) break;
+        large++;
+      }
+      next.push(task);
+    }
+    this.#ahead.splice(0, next.length);
+    return next;
+  }
+
   /** Queued tasks whose ends both lie on this server's shares and whose retry, if any, is due. */
   async #runnable(limit: number, busy: readonly string[]): Promise<TaskRow[]> {
-    const rows = await this.store.rows<TaskRow>(sql`SELECT id, uri, source, destination, attempts FROM tasks
+    const rows = await this.store.rows<TaskRow>(sql`SELECT id, uri, source, destination, attempts, size FROM tasks
       WHERE job = ${this.id} AND status = 'queued' AND (retry_at IS NULL OR retry_at <= ${new Date().toISOString()})
       ${busy.length > 0 ? sql`AND id NOT IN (${sql.join(busy)})` : sql.empty}
       ORDER BY priority DESC, created, uri LIMIT ${limit + 50}`);
@@ -187,19 +224,25 @@ export class JobRun {
   }
 
   async #copyTask(caller: Caller, settings: JobSettings, task: TaskRow): Promise<void> {
-    const copying: Copying = { id: task.id, bytes: 0, size: 0, speed: 0, flushedBytes: 0 };
+    const copying: Copying = { id: task.id, bytes: 0, size: task.size ?? -1, speed: 0, flushedBytes: 0 };
     this.#copying.set(task.id, copying);
     const started = new Date().toISOString();
-    await this.store.execute(sql`UPDATE tasks SET status = 'executing', started = COALESCE(started, ${started}),
-      modified = ${started} WHERE id = ${task.id} AND status = 'queued'`);
+    let made: string | undefined;
     try {
+      const claimed = await this.store.rows(sql`UPDATE tasks SET status = 'executing',
+        started = COALESCE(started, ${started}), modified = ${started} WHERE id = ${task.id} AND status = 'queued'
+        RETURNING id`);
+      // Put on hold, excluded or removed since it was read ahead.
+      if (claimed.length === 0) return;
       const source = await this.#place(caller, JSON.parse(task.source) as TaskEnd, 'read');
       const target = await this.#place(caller, JSON.parse(task.destination) as TaskEnd, 'write');
       const destination =
         target.text.endsWith('/') || (await isDirectory(target.absolute))
           ? join(target.absolute, basename(source.absolute))
           : target.absolute;
-      await mkdir(dirname(destination), { recursive: true });
+      made = dirname(destination);
+      if (!this.#made.has(made)) await mkdir(made, { recursive: true });
+      this.#made.add(made);
       const copied = await copyFile({
         source: source.absolute,
         destination,
@@ -213,6 +256,11 @@ export class JobRun {
           this.#bytes += bytes;
         },
       });
+      if (copied.resumed > 0) {
+        // Rare (after a stop, a crash or a failed attempt) and worth seeing: the bytes kept were not copied again.
+        const resumed = { job: this.id, task: task.id, resumed: copied.resumed, size: copied.size };
+        this.log.info(resumed, 'transfer task resumed from its part file');
+      }
       const finished = new Date().toISOString();
       const seconds = Math.max(0, Math.round((Date.parse(finished) - Date.parse(started)) / 1000));
       await this.store.execute(sql`UPDATE tasks SET status = 'done', size = ${copied.size}, bytes = ${copied.size},
@@ -220,6 +268,8 @@ export class JobRun {
         time = ${seconds}, finished = ${finished}, modified = ${finished} WHERE id = ${task.id} AND status = 'executing'`);
     } catch (error) {
       this.#bytes -= copying.bytes;
+      // Made again on the next attempt, should it have gone meanwhile.
+      if (made !== undefined) this.#made.delete(made);
       if (this.#stop.signal.aborted) {
         await this.store.execute(
           sql`UPDATE tasks SET status = 'queued' WHERE id = ${task.id} AND status = 'executing'`,
@@ -236,7 +286,7 @@ export class JobRun {
   async #place(caller: Caller, end: TaskEnd, need: Need): Promise<Located> {
     let located: Located;
     try {
-      located = await locate(this.store, caller, this.config.dataDir, end.path);
+      located = await locate(this.store, caller, this.config.dataDir, end.path, this.#roots);
     } catch (error) {
       if (error instanceof HttpError && error.status < 500) throw new Permanent(error.message);
       throw error;
@@ -284,8 +334,8 @@ export class JobRun {
     const rate = Math.max(0, this.#bytes - this.#lastFlush.bytes) / seconds / 1e6;
     this.#speed = this.#lastFlush.bytes === this.#bytes && this.#copying.size === 0 ? 0 : smooth(this.#speed, rate);
     this.#lastFlush = { at: now, bytes: this.#bytes };
-    const [job] = await this.store.rows<{ status: string; size: number | null }>(sql`SELECT status, size FROM jobs
-      WHERE id = ${this.id}`);
+    const [job] = await this.store.rows<{ status: string; size: number | null; archived: string | null }>(sql`SELECT
+      status, size, archived FROM jobs WHERE id = ${this.id}`);
     const size = Number(job?.size ?? 0);
     const progress = size > 0 ? Math.min(100, (this.#bytes / size) * 100) : 0;
     const etr = this.#speed > 0 ? Math.round((size - this.#bytes) / (this.#speed * 1e6)) : null;
@@ -299,7 +349,10 @@ export class JobRun {
       await this.store.execute(sql`UPDATE tasks SET bytes = ${copying.bytes}, speed = ${round(copying.speed)}
         WHERE id = ${copying.id} AND status = 'executing'`);
     }
-    if (job && !['running', 'waiting', 'init'].includes(job.status)) this.#stop.abort(new Stopped(job.status));
+    // Paused, aborted or deleted through the API: the copies stop.
+    if (!job || job.archived !== null || !['running', 'waiting', 'init'].includes(job.status)) {
+      this.#stop.abort(new Stopped(job?.status ?? 'deleted'));
+    }
   }
 
   /**
@@ -345,6 +398,8 @@ export class JobRun {
       WHERE id = ${this.id} AND status IN ('init', 'waiting', 'running')`);
   }
 }
+
+const isLarge = (size: number | null) => size === null || size < 0 || size >= LARGE;
 
 /** Both ends on the workspace's shares: what this engine copies. The ends on users' machines are their agents'. */
 function onShares(task: TaskRow): boolean {

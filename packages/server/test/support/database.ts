@@ -38,3 +38,21 @@ export async function testDatabase(postgres = onPostgres): Promise<TestDatabase>
     },
   };
 }
+
+/**
+ * Whether PostgreSQL answers, for tests that need it on any project (several nodes share one database). CI fails
+ * without it; elsewhere those tests are skipped, with a loud notice naming `what`.
+ */
+export async function postgresReachable(what: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch (error) {
+    const reason = `PostgreSQL is not reachable at ${POSTGRES_URL}: ${(error as Error).message}`;
+    if (process.env.CI) throw new Error(`${reason}. CI needs it; start it (see .ci/run).`);
+    console.warn(`\n!!! SKIPPING ${what}: ${reason}\n`);
+    return false;
+  }
+}
