@@ -2,7 +2,7 @@
 // bounded load: autocannon at saturation, an evenly paced generator at a given rate. Imported by bench/server/run.js, bench/limits/run.js and bench/client/run.js.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -119,8 +119,8 @@ export async function login(base) {
   return JSON.parse(reply.text).result.session_id;
 }
 
-/** An event's envelope in the client's field order. */
-export function envelopeOf(session, uri, data, query) {
+/** An event's envelope in the client's field order; `extra` adds the fields after data (`query`, `id`). */
+export function envelopeOf(session, uri, data, extra = {}) {
   return encodeEnvelope({
     audience: 'api',
     workspace: WORKSPACE,
@@ -131,13 +131,13 @@ export function envelopeOf(session, uri, data, query) {
     created: new Date().toISOString().slice(0, 19),
     hostname: 'bench',
     data,
-    query,
+    ...extra,
   });
 }
 
 /** The path of a GET event: the envelope, percent-encoded as the whole query string. */
 export function eventPath(session, uri, data, query) {
-  return `/api/v3/event?${queryStringOf(envelopeOf(session, uri, data, query))}`;
+  return `/api/v3/event?${queryStringOf(envelopeOf(session, uri, data, { query }))}`;
 }
 
 /** Creates a transfer as the client does (POST, the envelope as the body); answers its id. */
@@ -366,4 +366,21 @@ export function pacedLoad(base, path, seconds, rate, connections = 10) {
 export function allAnswered(run) {
   if (run.failed > 0) throw new Error(`${run.failed} failed requests (${run.non2xx} not 2xx) at ${run.base}`);
   return run;
+}
+
+/** A process's resident memory now, and its peak since start or since the last `resetPeak`, in bytes (Linux). */
+export function memoryOf(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+/** Sets a process's peak resident memory (VmHWM) back to what it holds now; false where the kernel does not allow. */
+export function resetPeak(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,7 @@
 // The file calls' benchmark: the real server, a child process on loopback, answering `workspace/file` ls of a
 // directory of 100,000 files over HTTP, against the same listing made in this process with readdir and lstat, in
 // the same run; with getsize of that directory and a recursive ls of a smaller tree. `npm run bench:files`.
-import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,9 @@ import {
   eventPath,
   login,
   median,
+  memoryOf,
   NO_LIMITS,
+  resetPeak,
   SERVER,
   scratchDir,
   send,
@@ -161,23 +163,6 @@ async function timeHere(run) {
   const at = performance.now();
   const value = await run();
   return { value, wall: performance.now() - at, cpu: (selfCpu() - cpu) / 1000 };
-}
-
-/** A process's resident memory now, and its peak since start or since the last `resetPeak`, in bytes (Linux). */
-function memoryOf(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
-}
-
-/** Sets a process's peak resident memory (VmHWM) back to what it holds now; false where the kernel does not allow. */
-function resetPeak(pid) {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -2,7 +2,6 @@
 // edited, through the real server (a child process on loopback) on SQLite and on PostgreSQL, against raw SQL doing
 // the same to the same number of rows on the same database, in the same run. `npm run bench:jobs`.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,6 +12,7 @@ import {
   ADMIN,
   BOOTSTRAP_ENV,
   login,
+  memoryOf,
   NO_LIMITS,
   SERVER,
   scratchDir,
@@ -67,13 +67,6 @@ async function call(base, session, method, uri, data, id) {
   if (reply.status !== 200) throw new Error(`${uri} answered ${reply.status}: ${reply.text.slice(0, 300)}`);
   const { result } = JSON.parse(reply.text);
   return { result, ms: performance.now() - at, sent: Buffer.byteLength(body), received: reply.text.length };
-}
-
-/** Resident and peak resident memory of a process, in bytes (Linux). */
-function memoryOf(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }
 
 /** Create, find page by page, edit: the three steps through the server, each checked. */

@@ -4,35 +4,26 @@
 // bench:transfer`.
 import { spawnSync } from 'node:child_process';
 import { randomFillSync, randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  statfsSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { encodeEnvelope, queryStringOf } from '../../packages/protocol/dist/index.js';
+import { queryStringOf } from '../../packages/protocol/dist/index.js';
 import { writeResults } from '../results.js';
 import {
-  ADMIN,
   BOOTSTRAP_ENV,
   cpuOf,
+  envelopeOf,
   login,
   median,
+  memoryOf,
   NO_LIMITS,
+  resetPeak,
   SERVER,
   scratchDir,
   send,
   start,
   stop,
-  WORKSPACE,
 } from '../support.js';
 
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 2048);
@@ -140,41 +131,13 @@ let targetVolume;
 
 /** An event as the official client sends it; answers its result. */
 async function call(method, uri, data, extra = {}) {
-  const body = encodeEnvelope({
-    audience: 'api',
-    workspace: WORKSPACE,
-    eid: randomUUID(),
-    session,
-    uri,
-    ident: ADMIN,
-    created: new Date().toISOString().slice(0, 19),
-    hostname: 'bench',
-    data,
-    ...extra,
-  });
+  const body = envelopeOf(session, uri, data, extra);
   const reply =
     method === 'GET'
       ? await send(server.url, 'GET', `/api/v3/event?${queryStringOf(body)}`)
       : await send(server.url, method, '/api/v3/event', body);
   if (reply.status !== 200) throw new Error(`${uri} answered ${reply.status}: ${reply.text.slice(0, 300)}`);
   return JSON.parse(reply.text).result;
-}
-
-/** A process's resident memory now, and its peak since start or since the last `resetPeak`, in bytes (Linux). */
-function memoryOf(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
-}
-
-/** Sets a process's peak resident memory (VmHWM) back to what it holds now; false where the kernel does not allow. */
-function resetPeak(pid) {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
