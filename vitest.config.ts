@@ -13,6 +13,7 @@ const STORE_SUITES = [
   'packages/server/test/servers.test.ts',
   'packages/server/test/audit.test.ts',
   'packages/server/test/filesharing.test.ts',
+  'packages/server/test/carriers.test.ts',
   'packages/server/test/file-roles.test.ts',
   'packages/server/test/transfer-ends.test.ts',
   'packages/server/test/transfers.test.ts',

@@ -72,6 +72,8 @@ async function call(base, session, method, uri, data, id) {
 /** Create, find page by page, edit: the three steps through the server, each checked. */
 async function throughServer(base) {
   const session = await login(base);
+  // The frames go to the admin's machine, which must have a client registered (as the agent's check-in does).
+  await call(base, session, 'PUT', 'agent/checkin', { code: 'bench-machine' });
   const created = await call(base, session, 'POST', 'transfer/create', sequence('sh010'));
   const job = created.result[0].id;
   let found = 0;

@@ -34,6 +34,7 @@ import type { LimitStore } from './limits/store.js';
 import { databaseRefusedValue, databaseUnavailable } from './store/postgres.js';
 import { sql } from './store/sql.js';
 import type { Store } from './store/store.js';
+import { dataRoutes } from './transfers/data.js';
 
 /**
  * The workspace server, read top to bottom as a request travels: the routes of reference §1.1 (master lookup,
@@ -152,6 +153,18 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
     },
   });
 
+  // The data routes of files carried to and from users' machines (docs/agent.md), with an event's credentials and
+  // the session in a header of their own.
+  const authenticateData = (request: FastifyRequest) => {
+    const session = request.headers[SESSION_HEADER];
+    const envelope = { uri: request.url, session: typeof session === 'string' ? session : undefined };
+    return authenticateEvent(store, headersOf(request), envelope, new Date()).catch(async (error) => {
+      await throttle(request);
+      throw error;
+    });
+  };
+  app.register(dataRoutes({ store, config, authenticate: authenticateData }));
+
   app.setNotFoundHandler(async (request, reply) => {
     await throttle(request);
     reply.code(404).send({ message: `There is nothing at ${request.method} ${pathOf(request.url)}.` });
@@ -159,6 +172,9 @@ export function buildApp({ store, config, logger, limitStore }: AppOptions): Fas
   app.setErrorHandler((error, request, reply) => answerError(error, request, reply, config.maxHeaderSize));
   return app;
 }
+
+/** The session of a data request (`/u`, `/d`), which has no envelope to carry it. */
+const SESSION_HEADER = 'x-accsyn-session';
 
 /** The headers of every answer: no content sniffing, and over TLS, HTTPS only from now on (HSTS, a year). */
 function answerHeaders(tls: boolean): Readonly<Record<string, string>> {

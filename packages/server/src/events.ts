@@ -14,6 +14,7 @@ import { fileOperation } from './files/operations.js';
 import { badRequest, HttpError } from './http/errors.js';
 import { setting } from './settings/setting.js';
 import type { Store } from './store/store.js';
+import { agentEvent } from './transfers/agents.js';
 
 /** An event on its way to its handler: who sent it, what it carries, and the database. */
 export interface EventContext {
@@ -70,6 +71,7 @@ export async function dispatch(context: EventContext): Promise<{ result: unknown
     return { result: undefined, report: await report(context, typeNamed(uri.slice(0, -'/report'.length))) };
   }
   if (uri === 'workspace/file') return { result: await fileOperation(context) };
+  if (uri.startsWith('agent/')) return { result: await agentEvent(context, uri.slice('agent/'.length)) };
   const slash = uri.indexOf('/');
   const operation = ENTITY_OPERATIONS.get(uri.slice(slash + 1));
   if (slash <= 0 || !operation) throw badRequest(`Unknown operation: ${context.method} ${uri}.`);

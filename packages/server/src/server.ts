@@ -8,6 +8,10 @@ import { makePrivateFolder, openToOthers } from './private-files.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { Engine } from './transfers/engine.js';
+import { Presence } from './transfers/presence.js';
+
+/** The server's version, as its Server entities tell it. */
+const SERVER_VERSION = '0.1.0';
 
 /** A running server: its URL, what its first start created, and how to stop it. */
 export interface RunningServer {
@@ -49,6 +53,9 @@ export async function startServer(config: ServerConfig, logger: FastifyBaseLogge
       ? new Engine(store, config, app.log, { leaseMs: config.transferLeaseMs })
       : undefined;
     engine?.start();
+    // A node that carries transfers shows as a Server of each workspace, online while it runs.
+    const presence = config.transfers ? new Presence(store, SERVER_VERSION, app.log) : undefined;
+    presence?.start();
     return {
       url,
       app,
@@ -58,6 +65,7 @@ export async function startServer(config: ServerConfig, logger: FastifyBaseLogge
       async close() {
         // Running copies stop first and keep their part files: this node or another resumes them.
         await engine?.stop();
+        await presence?.stop();
         await app.close();
         await Promise.all([store.close(), limitStore.close()]);
       },

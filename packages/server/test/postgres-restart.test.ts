@@ -205,7 +205,7 @@ describe.skipIf(!tools)('a real PostgreSQL restart under load', () => {
         const [here, there] = n % 2 === 0 ? [0, 1] : [1, 0];
         const [onHere, onThere] = [sessions[here], sessions[there]] as [RawSession, RawSession];
         const at = phase;
-        const source = { source: `projects/load-${n}.mov`, destination: 'admin@acme.test:/in/' };
+        const source = { source: `projects/load-${n}.mov`, destination: 'in/' };
         const created = await answer(`create ${n} on ${'AB'[here]}`, onHere.create('transfer', source));
         if (created?.status !== 200) continue;
         const id = firstOf(created).id as string;

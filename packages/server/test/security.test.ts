@@ -110,7 +110,7 @@ async function populate(test: TestServer, admin: RawSession, mark: string): Prom
   });
   await made(
     'task',
-    { tasks: [{ source: `folder=${folder.code}/other.exr`, destination: '/tmp/in/other.exr' }] },
+    { tasks: [{ source: `folder=${folder.code}/other.exr`, destination: `${user.code}:/tmp/in/other.exr` }] },
     transfer.id as string,
   );
   const tasks = await admin.result<Entity[]>(admin.find('Task', { parent: transfer.id }));

@@ -48,6 +48,7 @@ describe('migrations', () => {
       '0008-audit-log',
       '0009-transfer-engine',
       '0010-task-pages',
+      '0011-carriers',
     ]);
     const again = await openStore(test.database);
     try {
@@ -71,7 +72,7 @@ describe('migrations', () => {
           .selectFrom('kysely_migration' as never)
           .selectAll()
           .execute();
-        expect(ran).toHaveLength(10);
+        expect(ran).toHaveLength(11);
         // Each node then bootstraps, unless another did: one workspace, whatever the order.
         const config = readConfig(['--data-dir', mkdtempSync(join(tmpdir(), 'accsyn-store-test-'))], {});
         const created = await Promise.all(stores.map((s) => bootstrap(s, config)));

@@ -442,13 +442,16 @@ async function writeTasks(store: Store, workspace: string, job: string, merged: 
 async function prepareTransfer(context: EventContext, data: Record<string, unknown>, row: Row): Promise<Prepared> {
   const { caller } = context;
   duplicateOptions(data);
-  const specs = await taskSpecs(context, data.tasks, { source: data.source, destination: data.destination }, 0);
+  // The parent is a queue or a delivery; either way a job the caller can see. Files sent to a delivery land in its
+  // own directory, unless the transfer names a destination.
+  const parent = typeof row.parent === 'string' ? await visibleJob(context, row.parent) : undefined;
+  const destination =
+    data.destination ?? (parent?.spec.name === 'delivery' ? await deliveryDirectory(context, parent.row) : undefined);
+  const specs = await taskSpecs(context, data.tasks, { source: data.source, destination }, 0);
   if (specs.length === 0) throw badRequest('A new transfer needs a source and a destination, or tasks.');
   const first = specs[0] as TaskSpec;
   const name =
     (row.name as string | undefined) ?? (row.code as string | undefined) ?? lastSegment(first.source.end.path);
-  // The parent is a queue or a delivery; either way a job the caller can see.
-  if (typeof row.parent === 'string') await visibleJob(context, row.parent);
   if (data.append === true) {
     // The caller's latest transfer of that name; without a name, their latest transfer (as test_transfer.py appends).
     const given = (row.name as string | undefined) ?? (row.code as string | undefined);
@@ -484,6 +487,19 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
     },
     after: (db, job, now) => insertTasks(context.store.within(db), caller.workspace.id, job, specs, now),
   };
+}
+
+/**
+ * Where the files uploaded to a delivery land: `deliveries/<delivery id>/` on the default volume. Standard users
+ * do not upload to deliveries (reference §3.2); others need write access there, as for any destination.
+ */
+async function deliveryDirectory(context: EventContext, delivery: Row): Promise<string> {
+  if (context.caller.user.role === 'standard') {
+    throw new HttpError(403, 'Permission denied: standard users cannot upload files to a delivery.');
+  }
+  const volume = await defaultVolume(context.store, context.caller.workspace.id);
+  if (!volume) throw badRequest("The workspace has no default volume to keep the delivery's files on.");
+  return `volume=${volume}/deliveries/${delivery.id}/`;
 }
 
 function lastSegment(path: string): string {

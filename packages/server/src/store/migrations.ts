@@ -351,6 +351,15 @@ const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0011-carriers': {
+    // A task with an end on a user's machine is carried by a client (the agent, or the TypeScript client's upload
+    // and download): which one holds it, and until when (a lease it renews while it carries the file).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('tasks').addColumn('carrier', 'text').execute();
+      await db.schema.alterTable('tasks').addColumn('lease', 'text').execute();
+      await db.schema.createIndex('tasks_carrier').on('tasks').columns(['carrier', 'lease']).execute();
+    },
+  },
 };
 
 /** A table of entities: the columns every entity has, then `columns`. */

@@ -1,3 +1,4 @@
+import { CLIENT_TYPES } from 'accsyn-protocol';
 import type { ResolvedEndpoint } from '../entities/endpoints.js';
 import { printEndpoint } from '../entities/parties.js';
 import type { EventContext } from '../events.js';
@@ -5,6 +6,7 @@ import { clean } from '../files/locate.js';
 import { may, type Need, type Rights, rightsOn } from '../files/rights.js';
 import { badRequest, HttpError } from '../http/errors.js';
 import { sql } from '../store/sql.js';
+import { isLocal } from './carried.js';
 
 /**
  * Whether the caller may use transfer ends: read what a source names, write where a destination names, by the
@@ -18,6 +20,7 @@ import { sql } from '../store/sql.js';
 export class EndChecker {
   readonly #rights = new Map<string, Promise<Rights>>();
   readonly #bases = new Map<string, Promise<string>>();
+  readonly #registered = new Map<string, Promise<boolean>>();
 
   constructor(private readonly context: EventContext) {}
 
@@ -32,6 +35,18 @@ export class EndChecker {
         throw badRequest(`${what}: there is no client ${end.client} in this workspace.`);
       }
     }
+    // Your own machine must have a client registered (the agent, or the official desktop app) to carry its files,
+    // as accsyn refuses an upload from a machine it does not know. Another person's machine is theirs to register:
+    // the transfer waits for their client.
+    if (isLocal(end) && end.client === null && end.user === caller.user.id) {
+      const known = await remembered(this.#registered, caller.user.id, () => this.#hasClient(caller.user.id));
+      if (!known) {
+        const path = endpoint.location.kind === 'local' ? endpoint.location.path : end.path;
+        throw badRequest(
+          `${what}: "${path}" is on your machine, and no client of yours is registered to carry it: start "accsyn agent start" there first (docs/agent.md).`,
+        );
+      }
+    }
     if (end.s === null || end.v === null) return;
     const location = endpoint.location;
     const inShare =
@@ -41,6 +56,15 @@ export class EndChecker {
     if (may(rights, [base, inShare].filter((part) => part !== '').join('/'), need)) return;
     const verb = need === 'read' ? 'read' : 'write to';
     throw new HttpError(403, `Permission denied: you may not ${verb} ${what} "${printEndpoint(endpoint)}".`);
+  }
+
+  /** Whether the user has an app or user server registered (`agent/checkin`) that an admin has not disabled. */
+  async #hasClient(user: string): Promise<boolean> {
+    const rows =
+      await this.context.store.rows(sql`SELECT id FROM clients WHERE workspace = ${this.context.caller.workspace.id}
+      AND "user" = ${user} AND type IN (${CLIENT_TYPES.app}, ${CLIENT_TYPES.userserver}) AND status NOT LIKE 'disabled%'
+      AND archived IS NULL LIMIT 1`);
+    return rows.length > 0;
   }
 
   /** A share's place in its volume. */

@@ -95,12 +95,12 @@ export async function copyFile(options: CopyOptions): Promise<Copied> {
  * rounded to the millisecond (and off by a microsecond once utimes has it): whole milliseconds would differ half the
  * time, and a finished file would be copied again.
  */
-function identical(a: Stats, b: Stats): boolean {
+export function identical(a: Stats, b: Stats): boolean {
   return a.isFile() && a.size === b.size && Math.abs(a.mtimeMs - b.mtimeMs) < 1;
 }
 
 /** `name (1).ext`, `name (2).ext`, ... the first that is free. */
-async function freeName(path: string): Promise<string> {
+export async function freeName(path: string): Promise<string> {
   const extension = extname(path);
   const stem = path.slice(0, path.length - extension.length);
   for (let n = 1; ; n++) {
@@ -264,7 +264,7 @@ async function readAt(file: FileHandle, buffer: Buffer, length: number, position
  */
 const directorySyncs = new Map<string, { running: Promise<void>; next?: Promise<void> }>();
 
-function syncDirectory(path: string): Promise<void> {
+export function syncDirectory(path: string): Promise<void> {
   const syncs = directorySyncs.get(path);
   if (!syncs) return startSync(path);
   syncs.next ??= syncs.running.catch(() => undefined).then(() => startSync(path));
@@ -291,7 +291,7 @@ async function syncNow(path: string): Promise<void> {
   }
 }
 
-interface Hasher {
+export interface Hasher {
   update(data: Buffer): void;
   digest(): string;
 }
@@ -309,7 +309,7 @@ export function hasher(algorithm: Algorithm): Hasher {
 }
 
 /** Feeds the first `size` bytes of an open file to `hash`. */
-async function feed(file: FileHandle, size: number, hash: Hasher, signal?: AbortSignal): Promise<void> {
+export async function feed(file: FileHandle, size: number, hash: Hasher, signal?: AbortSignal): Promise<void> {
   const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK, size)));
   for (let position = 0; position < size; ) {
     signal?.throwIfAborted();
@@ -332,6 +332,6 @@ export async function checksumOf(path: string, algorithm: Algorithm, signal?: Ab
   return `${algorithm}:${hash.digest()}`;
 }
 
-function shortHash(text: string): string {
+export function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 12);
 }

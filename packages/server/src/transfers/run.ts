@@ -115,7 +115,9 @@ export class JobRun {
       return;
     }
     // Tasks a node was copying when it stopped (or died) are taken up again.
-    await this.store.execute(sql`UPDATE tasks SET status = 'queued' WHERE job = ${job.id} AND status = 'executing'`);
+    // Tasks a client carries (to or from a user's machine) are its own until its claim runs out.
+    await this.store.execute(sql`UPDATE tasks SET status = 'queued' WHERE job = ${job.id} AND status = 'executing'
+      AND carrier IS NULL`);
     await measure(this.store, caller, this.config.dataDir, job.id);
     // A job created paused is measured, and waits to be resumed.
     if (job.status === 'paused') return;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type RunningServer, readConfig, startServer } from '../../src/index.js';
 import { testDatabase } from './database.js';
 import type { Credentials } from './raw.js';
+import { registerMachine } from './session.js';
 
 /**
  * A real server on a loopback port, with its own data directory and database (see database.ts), and the admin its
@@ -26,7 +27,7 @@ export interface TestServer {
 export async function startTestServer(
   env: Record<string, string> = {},
   flags: string[] = [],
-  options: { postgres?: boolean } = {},
+  options: { postgres?: boolean; machines?: boolean } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'accsyn-server-test-'));
   const database = await testDatabase(options.postgres);
@@ -47,6 +48,11 @@ export async function startTestServer(
   const server = await startServer(config, process.env.ACCSYN_TEST_LOG === '1');
   const created = server.bootstrapped;
   if (!created) throw new Error('the test server did not bootstrap');
+  if (options.machines !== false) {
+    const workspace = await server.store.workspaceByCode(created.workspace);
+    const admin = workspace && (await server.store.userByCode(workspace.id, created.admin));
+    if (admin) await registerMachine(server.store, admin.workspace, admin.id, created.admin);
+  }
   return {
     server,
     url: server.url,

@@ -1,4 +1,5 @@
 import type { Role } from 'accsyn-protocol';
+import { sql } from 'kysely';
 import { hashApiKey, newApiKey } from '../../src/auth/keys.js';
 import { newId } from '../../src/store/ids.js';
 import type { Store } from '../../src/store/store.js';
@@ -92,6 +93,7 @@ export async function addUser(
     modified: now,
     modifier: null,
   });
+  await registerMachine(store, workspace.id, user, email);
   const key = newApiKey();
   await store.insertApiKey({
     id: newId(),
@@ -105,4 +107,17 @@ export async function addUser(
     last_used: null,
   });
   return { workspace: workspaceCode, user: email, key };
+}
+
+/**
+ * Registers a machine of the user's, as the agent's first check-in does: tests give their users a client, as a
+ * workspace's people have the app, so that transfers from their own machines are taken (carriers.test.ts tests
+ * the refusal without one).
+ */
+export async function registerMachine(store: Store, workspace: string, user: string, email: string): Promise<void> {
+  const now = new Date().toISOString();
+  const code = `${email.split('@')[0]}-laptop`;
+  await sql`INSERT INTO clients (id, workspace, created, modified, code, code_folded, name, name_folded, status, type,
+    os, "user", inactive) VALUES (${newId()}, ${workspace}, ${now}, ${now}, ${code}, ${code}, ${code}, ${code},
+    'offline', 0, 'linux', ${user}, 0)`.execute(store.db);
 }
