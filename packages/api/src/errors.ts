@@ -1,3 +1,5 @@
+import type { Transfer } from './types.js';
+
 /**
  * Every failure of the client is an AccsynError: what went wrong in a sentence, and where it is known the HTTP
  * status, the event's uri and the event's id, so that a log line can be matched with the server's.
@@ -89,4 +91,17 @@ export class ServerError extends AccsynError {
 /** The caller's AbortSignal ended the call. */
 export class AbortError extends AccsynError {
   override name = 'AbortError';
+}
+
+/** A transfer of `upload` or `download` ended failed or aborted: `job` is the transfer, whose `message` says why. */
+export class TransferError extends AccsynError {
+  override name = 'TransferError';
+
+  constructor(
+    message: string,
+    readonly job: Transfer,
+    details: ErrorDetails = {},
+  ) {
+    super(message, details);
+  }
 }

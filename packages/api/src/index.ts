@@ -9,6 +9,7 @@ export {
   RateLimitError,
   ServerError,
   TimeoutError,
+  TransferError,
 } from './errors.js';
 export type {
   FileEntry,
@@ -41,4 +42,8 @@ export {
   type SessionOptions,
 } from './session.js';
 export { parseEnvFile } from './settings.js';
+export { Agent, type AgentOptions } from './transfer/agent.js';
+export type { AgentEvent, TaskFacts } from './transfer/agent-event.js';
+export type { TransferOptions, TransferProgress, TransferRun } from './transfer/job.js';
+export type { Overwrite } from './transfer/protocol.js';
 export type * from './types.js';

@@ -94,6 +94,7 @@ export function socksAgent(
   proxy: Extract<ProxySetting, { kind: 'socks' }>,
   tls: TlsOptions,
   connectTimeout: number,
+  connections = 8,
 ): Agent {
   const connect: buildConnector.connector = (options, callback) => {
     open(proxy, options.hostname, Number(options.port || (options.protocol === 'https:' ? 443 : 80)), connectTimeout)
@@ -111,7 +112,7 @@ export function socksAgent(
       })
       .catch((error: Error) => callback(error, null));
   };
-  return new Agent({ connect, connectTimeout, connections: 8 });
+  return new Agent({ connect, connectTimeout, connections });
 }
 
 async function open(

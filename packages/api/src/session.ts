@@ -25,8 +25,11 @@ import { inQuery, logQuery, type ReadQuery, readQuery } from './queries.js';
 import * as reports from './reports.js';
 import { type RetryOptions, retryPolicy, sleep, withRetries } from './retry.js';
 import { resolveSettings, type Settings, type SettingsOptions } from './settings.js';
-import { Transport } from './transport.js';
+import { type TransferOptions, type TransferRun, transfer } from './transfer/job.js';
+import { type DataRequest, type Link, SESSION_HEADER } from './transfer/link.js';
+import { type DataAnswer, Transport } from './transport.js';
 import type { EntityOf, EntityOfQuery, LogEntry, Task } from './types.js';
+import { VERSION } from './version.js';
 
 export type { CallOptions } from './events.js';
 
@@ -75,13 +78,21 @@ export interface AttributeOptions {
   readonly signal?: AbortSignal;
 }
 
-const VERSION = '0.1.0';
 /** This machine's name, as the envelope and the device header carry it: read once, it is a system call. */
 const HOST = hostname();
 const DEVICE: Readonly<Record<string, string>> = {
   [DEVICE_HEADER]: `accsyn-api v${VERSION} @ ${platform()} ${HOST}(node)`,
   Accept: 'application/json',
 };
+
+/** Each session's link for the transfer modules (the agent, uploads, downloads): kept off the public API. */
+const links = new WeakMap<Session, Link>();
+
+export function linkOf(session: Session): Link {
+  const link = links.get(session);
+  if (!link) throw new AccsynError('Not a session of accsyn-api.');
+  return link;
+}
 
 /**
  * A session with one workspace, as one user. It logs in on its first call (or `login()`), once, and then sends
@@ -116,6 +127,7 @@ export class Session {
       Authorization: authorizationHeader(this.settings.username, this.settings.apiKey),
       [WORKSPACE_HEADER]: this.settings.workspace,
     };
+    links.set(this, { send: this.send, data: (request) => this.data(request), client: undefined });
   }
 
   get workspace(): string {
@@ -366,6 +378,22 @@ export class Session {
     return files.remove(this.send, path, options);
   }
 
+  // ---- uploads and downloads (transfer/) ----
+
+  /**
+   * Uploads a file or directory of this machine to a share path (`share=projects/in/`): a transfer from this
+   * machine, carried by this process, resumed where an earlier upload of the same ends stopped. Await it for the
+   * finished Transfer, or iterate it for its progress.
+   */
+  upload(localPath: string, destination: string, options: TransferOptions = {}): TransferRun {
+    return transfer(this, linkOf(this), 'upload', localPath, destination, options);
+  }
+
+  /** Downloads a file or directory of a share to this machine: a file to write, or with a trailing `/`, a directory. */
+  download(source: string, localPath: string, options: TransferOptions = {}): TransferRun {
+    return transfer(this, linkOf(this), 'download', localPath, source, options);
+  }
+
   // ---- access (grants.ts) ----
 
   /**
@@ -581,6 +609,23 @@ export class Session {
       this.lastMessage = (error as Error).message;
       throw error;
     }
+  }
+
+  /** One request to a data route (`/u`, `/d`), with the credentials and the session of the login. */
+  private async data(request: DataRequest): Promise<DataAnswer> {
+    const signal = anySignal(request.signal, this.options.signal);
+    const { base, session } = await this.connection(signal);
+    const path = `/${request.route}/${encodeURIComponent(request.task)}`;
+    const started = performance.now();
+    const answer = await this.transport.stream({
+      method: request.method,
+      url: new URL(path, base),
+      headers: { ...this.authHeaders, [SESSION_HEADER]: session, ...request.headers },
+      body: request.body,
+      signal,
+    });
+    this.log(`${request.method} ${path} ${answer.status} ${Math.round(performance.now() - started)} ms`);
+    return answer;
   }
 
   private headers(auth: boolean, body: string | undefined): Record<string, string> {

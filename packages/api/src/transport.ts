@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors, request } from 'undici';
 import { AbortError, AccsynError, ConnectionError, TimeoutError } from './errors.js';
 import { type ProxySetting, parseProxy, socksAgent, type TlsOptions, trustedAuthorities } from './proxy.js';
@@ -30,23 +31,46 @@ export interface Answer {
   readonly text: string;
 }
 
-const CONNECTIONS = 8;
+/** A request to a data route (`/u`, `/d`): its body, and the answer's, are streamed rather than held. */
+export interface DataExchange {
+  readonly method: 'GET' | 'HEAD' | 'PUT';
+  readonly url: URL;
+  readonly headers: Record<string, string>;
+  readonly body?: AsyncIterable<Uint8Array> | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface DataAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  /** The answer's bytes as they arrive; a failure while reading them is turned into ours by `failure`. */
+  readonly body: Dispatcher.ResponseData['body'];
+  /** Where the request went, for the messages of errors. */
+  readonly url: URL;
+}
+
+type Purpose = 'events' | 'data';
+
+/** Connections per server: a few are plenty for events; the data routes carry up to 64 files at once. */
+const CONNECTIONS: Readonly<Record<Purpose, number>> = { events: 8, data: 64 };
 
 export class Transport {
-  private readonly direct: Agent;
-  private socks: { spec: string; agent: Agent } | undefined;
+  /** Events and files go over connections of their own, so that a renewal of claims never waits behind a file. */
+  private readonly direct: Readonly<Record<Purpose, Agent>>;
+  private socks: { spec: string; agents: Record<Purpose, Agent> } | undefined;
 
   constructor(private readonly options: TransportOptions) {
-    this.direct = new Agent({
-      connectTimeout: options.connectTimeout,
-      // A few connections per server are plenty for one script, and stay far below the per-client cap.
-      connections: CONNECTIONS,
-      connect: { rejectUnauthorized: options.tls.rejectUnauthorized ?? true, ca: trustedAuthorities(options.tls) },
-    });
+    const agent = (purpose: Purpose) =>
+      new Agent({
+        connectTimeout: options.connectTimeout,
+        connections: CONNECTIONS[purpose],
+        connect: { rejectUnauthorized: options.tls.rejectUnauthorized ?? true, ca: trustedAuthorities(options.tls) },
+      });
+    this.direct = { events: agent('events'), data: agent('data') };
   }
 
   async send(exchange: Exchange): Promise<Answer> {
-    const { url, dispatcher } = this.route(exchange.url);
+    const { url, dispatcher } = this.route(exchange.url, 'events');
     try {
       const answer = await request(url, {
         method: exchange.method,
@@ -63,33 +87,64 @@ export class Transport {
     }
   }
 
+  /**
+   * One request to a data route. The timeout is for silence, never for the whole exchange: undici holds its header
+   * timeout while a body is being sent (unless the server stops taking it), and its body timeout runs between
+   * pieces, so a file of any size takes as long as it takes while bytes keep moving.
+   */
+  async stream(exchange: DataExchange): Promise<DataAnswer> {
+    const { url, dispatcher } = this.route(exchange.url, 'data');
+    try {
+      const answer = await request(url, {
+        method: exchange.method,
+        headers: exchange.headers,
+        body: exchange.body && Readable.from(exchange.body, { objectMode: false }),
+        signal: exchange.signal,
+        dispatcher,
+        headersTimeout: this.options.timeout,
+        bodyTimeout: this.options.timeout,
+      });
+      return { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
+    } catch (error) {
+      throw failure(error, url);
+    }
+  }
+
   async close(): Promise<void> {
-    await Promise.all([this.direct.close(), this.socks?.agent.close()]);
+    const agents = [...Object.values(this.direct), ...Object.values(this.socks?.agents ?? {})];
+    await Promise.all(agents.map((agent) => agent.close()));
   }
 
   /** Where a request really goes, and through what. */
-  private route(target: URL): { url: URL; dispatcher: Dispatcher } {
+  private route(target: URL, purpose: Purpose): { url: URL; dispatcher: Dispatcher } {
     const spec = this.options.proxy();
-    if (!spec) return { url: target, dispatcher: this.direct };
+    if (!spec) return { url: target, dispatcher: this.direct[purpose] };
     const proxy: ProxySetting = parseProxy(spec);
     if (proxy.kind === 'accsyn') {
       // The accsyn proxy relays plain HTTP: the request goes to it, path and headers unchanged (reference §1.3).
       const host = proxy.host.includes(':') ? `[${proxy.host}]` : proxy.host;
       return {
         url: new URL(`${target.pathname}${target.search}`, `http://${host}:${proxy.port}`),
-        dispatcher: this.direct,
+        dispatcher: this.direct[purpose],
       };
     }
     if (this.socks?.spec !== spec) {
-      void this.socks?.agent.close();
-      this.socks = { spec, agent: socksAgent(proxy, this.options.tls, this.options.connectTimeout) };
+      for (const agent of Object.values(this.socks?.agents ?? {})) void agent.close();
+      const { tls, connectTimeout } = this.options;
+      this.socks = {
+        spec,
+        agents: {
+          events: socksAgent(proxy, tls, connectTimeout, CONNECTIONS.events),
+          data: socksAgent(proxy, tls, connectTimeout, CONNECTIONS.data),
+        },
+      };
     }
-    return { url: target, dispatcher: this.socks.agent };
+    return { url: target, dispatcher: this.socks.agents[purpose] };
   }
 }
 
 /** An undici failure as one of ours, naming the server. */
-function failure(error: unknown, url: URL): AccsynError {
+export function failure(error: unknown, url: URL): AccsynError {
   const where = `${url.protocol}//${url.host}`;
   const cause = { cause: error };
   if (error instanceof AccsynError) return error;

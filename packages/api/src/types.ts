@@ -46,8 +46,12 @@ interface Job extends Described {
 }
 
 export interface Transfer extends Job {
+  /** Percent. */
   readonly progress?: number;
+  /** Bytes of all its files, once measured. */
   readonly size?: number | null;
+  /** Bytes carried so far. */
+  readonly bytes?: number | null;
   readonly speed?: number;
   readonly etr?: number | null;
   /** `<type>:<id>` of the sending party. */

@@ -63,6 +63,12 @@ async function editEntity(context: EventContext, spec: EntityTypeSpec): Promise<
   const row = { ...changes, ...foldedColumns(changes), modified: now, modifier: context.caller.user.id };
   await inTransaction(context.store, async (trx) => {
     await updateRow(trx, TABLES[spec.family], stored.id as string, row);
+    // A transfer paused or aborted lets go of the files users' machines carry: their clients stop at their next
+    // report, and whoever resumes it (the same machine, or the agent beside it) takes them up again at once.
+    if (spec.name === 'transfer' && (changes.status === 'paused' || changes.status === 'aborted')) {
+      await sql`UPDATE tasks SET status = CASE WHEN status = 'executing' THEN 'queued' ELSE status END,
+        carrier = NULL, lease = NULL WHERE job = ${stored.id} AND carrier IS NOT NULL`.execute(trx);
+    }
     // Changing a role revokes all access (reference §3.2).
     if (spec.name === 'user' && changes.role !== undefined && changes.role !== stored.role) {
       await sql`UPDATE acls SET archived = ${now} WHERE entity = ${`user:${stored.id}`} AND archived IS NULL`.execute(
