@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +12,20 @@ import { run } from '../packages/cli/src/program.js';
  * `[exit N]` when it fails. `console` output goes to a pipe and `terminal` output to a terminal. In the expected text,
  * `<id>`, `<date>` and `<key>` stand for an id, a date and an API key; `<...>` stands for any text, and a line of
  * `<...>` alone stands for any lines. `$ID` is the first id the command before printed.
+ *
+ * A block fenced `console transfers` (or `terminal transfers`) runs against a second server whose transfer engine is
+ * on (the first's is off, so that its transfers of files that do not exist stay as they were made), in a directory
+ * of its own that holds `plates/a.exr` and `plates/b.exr`.
  */
 
 const page = readFileSync(new URL('./cli.md', import.meta.url), 'utf8');
-const blocks = [...page.matchAll(/```(console|terminal)\n([\s\S]*?)```/g)].map(([, kind, body]) => ({
-  tty: kind === 'terminal',
-  body: body as string,
-}));
+const blocks = [...page.matchAll(/```(console|terminal)( transfers)?\n([\s\S]*?)```/g)].map(
+  ([, kind, transfers, body]) => ({
+    tty: kind === 'terminal',
+    transfers: transfers !== undefined,
+    body: body as string,
+  }),
+);
 
 const PLACEHOLDERS: Record<string, string> = {
   '<id>': '[0-9a-f]{24}',
@@ -68,12 +76,23 @@ async function accsyn(argv: string[], env: NodeJS.ProcessEnv, tty: boolean) {
 
 let server: Server;
 let env: NodeJS.ProcessEnv;
+let engine: Server;
+let engineEnv: NodeJS.ProcessEnv;
+let workDir: string;
 
 beforeAll(async () => {
-  server = await startServer();
+  [server, engine] = await Promise.all([startServer(), startServer({}, ['--transfers', 'on'])]);
   env = { ACCSYN_CREDENTIALS_PATH: join(server.dataDir, 'admin.env'), ACCSYN_DATA_DIR: server.dataDir };
+  engineEnv = { ACCSYN_CREDENTIALS_PATH: join(engine.dataDir, 'admin.env'), ACCSYN_DATA_DIR: engine.dataDir };
+  workDir = mkdtempSync(join(tmpdir(), 'accsyn-docs-cli-'));
+  mkdirSync(join(workDir, 'plates'));
+  writeFileSync(join(workDir, 'plates', 'a.exr'), 'frame 1001\n');
+  writeFileSync(join(workDir, 'plates', 'b.exr'), 'frame 1002\n');
 });
-afterAll(() => server.stop());
+afterAll(async () => {
+  await Promise.all([server.stop(), engine.stop()]);
+  rmSync(workDir, { recursive: true, force: true });
+});
 
 describe('docs/cli.md', () => {
   it('has examples', () => {
@@ -89,7 +108,11 @@ describe('docs/cli.md', () => {
       const expected = rest.slice(0, exit ? -2 : -1).join('\n');
       const [name, ...argv] = wordsOf(line, id);
       expect(name).toBe('accsyn');
-      const { code, output } = await accsyn(argv, env, block.tty);
+      const here = process.cwd();
+      if (block.transfers) process.chdir(workDir);
+      const { code, output } = await accsyn(argv, block.transfers ? engineEnv : env, block.tty).finally(() =>
+        process.chdir(here),
+      );
       expect({ command: line, code, output }).toEqual({
         command: line,
         code: exit ? Number(exit[1]) : 0,

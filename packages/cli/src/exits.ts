@@ -8,6 +8,7 @@ import {
   RateLimitError,
   ServerError,
   TimeoutError,
+  TransferError,
 } from 'accsyn-api';
 
 /** How `accsyn` ends, for scripts: each kind of failure has its own code (docs/cli.md lists them). */
@@ -26,9 +27,9 @@ export const Exit = {
   server: 7,
   /** The server, or the proxy's upstream, could not be reached, or did not answer in time. */
   connection: 8,
-  /** `accsyn watch`: the transfer failed. */
+  /** `accsyn watch`, `accsyn cp`: the transfer failed. */
   transferFailed: 10,
-  /** `accsyn watch`: the transfer was aborted. */
+  /** `accsyn watch`, `accsyn cp`: the transfer was aborted. */
   transferAborted: 11,
   /** Stopped by Ctrl-C (128 + SIGINT, as shells report it). */
   interrupted: 130,
@@ -59,6 +60,8 @@ export function describeFailure(error: unknown): { code: ExitCode; text: string 
 }
 
 function codeOf(error: AccsynError): ExitCode {
+  if (error instanceof TransferError)
+    return error.job.status === 'aborted' ? Exit.transferAborted : Exit.transferFailed;
   if (error instanceof AbortError) return Exit.interrupted;
   if (error instanceof AuthenticationError) return Exit.authentication;
   if (error instanceof PermissionError) return Exit.permission;

@@ -47,3 +47,6 @@ export function wholeNumber(min: number) {
     return value;
   };
 }
+
+/** Collects a repeated option into a list, for commander. */
+export const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];

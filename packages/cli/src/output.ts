@@ -142,3 +142,17 @@ export function bytes(count: number): string {
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/** A speed in MB/s as the server and the client give it; `idle` when there is none (the server's -1). */
+export function speedOf(speed: number | null | undefined): string {
+  return typeof speed === 'number' && speed >= 0 ? `${speed.toFixed(1)} MB/s` : 'idle';
+}
+
+/** Seconds left for people: `1h2m3s left`, or nothing while unknown. */
+export function timeLeft(seconds: number | null | undefined): string {
+  if (typeof seconds !== 'number' || seconds <= 0) return '';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.floor(seconds % 60);
+  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${s}s left`;
+}

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { addAccessCommands } from './commands/access.js';
+import { addAgentCommands } from './commands/agent.js';
 import { addApiCommands } from './commands/api.js';
+import { addCopyCommand } from './commands/cp.js';
 import { addFileCommands } from './commands/files.js';
 import { addLogCommand } from './commands/log.js';
 import { addProxyCommand } from './commands/proxy.js';
@@ -33,14 +35,16 @@ The API commands take the credentials from ACCSYN_WORKSPACE, ACCSYN_API_USER and
 ACCSYN_CREDENTIALS_PATH names, or from ./.env; their flags (--workspace ...) beat these. The key never comes from a
 flag, which others could read in the process list. Output is a table at a terminal and JSON otherwise.
 Exit codes: 0 ok, 1 accsyn's own fault, 2 usage or bad input, 3 authentication, 4 permission, 5 not found,
-6 rate limited after retries, 7 server error, 8 connection; watch: 10 failed, 11 aborted. See docs/cli.md.`,
+6 rate limited after retries, 7 server error, 8 connection; watch, cp: 10 failed, 11 aborted; 130 Ctrl-C. See docs/cli.md.`,
     );
   addApiCommands(program, io);
   addWatchCommand(program, io);
   addFileCommands(program, io);
+  addCopyCommand(program, io);
   addAccessCommands(program, io);
   addSettingCommands(program, io);
   addLogCommand(program, io);
+  addAgentCommands(program, io);
   addServerCommands(program, io);
   addProxyCommand(program, io);
   program

@@ -832,7 +832,7 @@ describe('usage', () => {
     }
     expect(outcome.stdout).toContain(
       "Exit codes: 0 ok, 1 accsyn's own fault, 2 usage or bad input, 3 authentication, 4 permission, 5 not found,\n" +
-        '6 rate limited after retries, 7 server error, 8 connection; watch: 10 failed, 11 aborted.',
+        '6 rate limited after retries, 7 server error, 8 connection; watch, cp: 10 failed, 11 aborted; 130 Ctrl-C.',
     );
     const watch = await admin(['watch', '--help']);
     expect(watch.code).toBe(0);

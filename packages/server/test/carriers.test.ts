@@ -310,6 +310,65 @@ describe('an upload to a delivery', () => {
   });
 });
 
+describe('a delivery downloaded by its recipient', () => {
+  it("is carried to the recipient's machine by the sender's rights, once submitted", async () => {
+    const content = randomBytes(5000);
+    mkdirSync(join(volumeDir, 'cuts'), { recursive: true });
+    writeFileSync(join(volumeDir, 'cuts/edit.mov'), content);
+    const receiver = await addUser(test.server.store, test.admin.workspace, 'client@acme.test', 'standard');
+    const recipient = new RawSession(test.url, receiver);
+    const [delivery] = await admin.result<Entity[]>(
+      admin.create('delivery', {
+        name: 'Cut',
+        tasks: ['cuts/edit.mov'],
+        recipients: ['client@acme.test'],
+        status: 'init',
+      }),
+    );
+    const id = delivery?.id as string;
+    const early = await recipient.create('transfer', { parent: id, destination: '/home/client/in/' });
+    expect(early.status).toBe(400);
+    expect(early.json.message).toMatch(/is init: it can be downloaded once it is submitted/);
+    await admin.result(admin.update('delivery', id, { status: 'pending' }));
+    const outsider = new RawSession(
+      test.url,
+      await addUser(test.server.store, test.admin.workspace, 'o@acme.test', 'standard'),
+    );
+    expect(
+      (await outsider.create('transfer', { parent: id, destination: '/home/o/in/' })).status,
+    ).toBeGreaterThanOrEqual(400);
+    const [created] = await recipient.result<Entity[]>(
+      recipient.create('transfer', { parent: id, destination: '/home/client/in/', settings: { checksum: 'sha256' } }),
+    );
+    const job = created?.id as string;
+    const { client: machine } = await recipient.result<{ client: string }>(
+      recipient.call('PUT', 'agent/checkin', { code: 'client-laptop' }),
+    );
+    let item: Work | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!item && Date.now() < deadline) {
+      [item] = (
+        await recipient.result<{ tasks: Work[] }>(recipient.call('GET', 'agent/work', { client: machine, job }))
+      ).tasks;
+      if (!item) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(item).toMatchObject({ kind: 'download', local: '/home/client/in/', name: 'edit.mov', size: content.length });
+    const session = await sessionOf(receiver);
+    const served = await data('GET', `/d/${item?.task}`, { credentials: receiver, session });
+    expect(served.body.equals(content)).toBe(true);
+    await recipient.result(
+      recipient.call('PUT', 'agent/done', {
+        client: machine,
+        task: item?.task,
+        size: content.length,
+        checksum: sha256(content),
+      }),
+    );
+    const [done] = await recipient.result<Entity[]>(recipient.call('GET', 'transfer/find', {}, { id: job }));
+    expect(done?.status).toBe('done');
+  });
+});
+
 describe('a download', () => {
   const content = randomBytes(200_000);
   let job: string;

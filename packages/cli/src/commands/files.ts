@@ -1,6 +1,6 @@
 import type { FileEntry } from 'accsyn-api';
 import { type Command, Option } from 'commander';
-import { wholeNumber } from '../input.js';
+import { collect, wholeNumber } from '../input.js';
 import type { Io } from '../io.js';
 import { bytes, printList } from '../output.js';
 import { apiCommand, format, outputOptions, withSession } from './api.js';
@@ -21,9 +21,6 @@ interface ListFlags {
   readonly dirsOnly?: boolean;
   readonly size?: boolean;
 }
-
-/** Collects a repeated option into a list. */
-const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 function filterOptions(command: Command): Command {
   return command

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { CliError, Exit, type ExitCode, notFound } from '../exits.js';
 import { wholeNumber } from '../input.js';
 import type { Io } from '../io.js';
-import { formatOf, printOne } from '../output.js';
+import { formatOf, printOne, speedOf, timeLeft } from '../output.js';
 import { apiCommand, withSession } from './api.js';
 
 /** How a watched transfer ended, and the exit code that tells it. */
@@ -113,18 +113,6 @@ function progressBar(io: Io) {
       if (started) bar?.stop();
     },
   };
-}
-
-function speedOf(speed: number | null | undefined): string {
-  return typeof speed === 'number' && speed >= 0 ? `${speed.toFixed(1)} MB/s` : 'idle';
-}
-
-function timeLeft(seconds: number | null | undefined): string {
-  if (typeof seconds !== 'number' || seconds <= 0) return '';
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = Math.floor(seconds % 60);
-  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${s}s left`;
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -24,6 +24,7 @@ import {
   typeNamed,
   updateRow,
 } from './model.js';
+import { parseEndpoint } from './parties.js';
 import { present } from './present.js';
 import { liveId } from './references.js';
 import { inTransaction, withRowLocked } from './serial.js';
@@ -447,7 +448,10 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
   const parent = typeof row.parent === 'string' ? await visibleJob(context, row.parent) : undefined;
   const destination =
     data.destination ?? (parent?.spec.name === 'delivery' ? await deliveryDirectory(context, parent.row) : undefined);
-  const specs = await taskSpecs(context, data.tasks, { source: data.source, destination }, 0);
+  const specs =
+    parent?.spec.name === 'delivery' && data.source === undefined && data.tasks === undefined
+      ? await deliveryFiles(context, parent.row, data.destination)
+      : await taskSpecs(context, data.tasks, { source: data.source, destination }, 0);
   if (specs.length === 0) throw badRequest('A new transfer needs a source and a destination, or tasks.');
   const first = specs[0] as TaskSpec;
   const name =
@@ -500,6 +504,38 @@ async function deliveryDirectory(context: EventContext, delivery: Row): Promise<
   const volume = await defaultVolume(context.store, context.caller.workspace.id);
   if (!volume) throw badRequest("The workspace has no default volume to keep the delivery's files on.");
   return `volume=${volume}/deliveries/${delivery.id}/`;
+}
+
+/**
+ * A delivery downloaded (a transfer whose parent is the delivery and that names no source): one task per file of
+ * the delivery, each into `destination`. Its recipients and its sender may download it once it is submitted; the
+ * files are read by the sender's rights (see transfers/carried.ts, `authorityOf`), not the recipient's.
+ */
+async function deliveryFiles(context: EventContext, delivery: Row, destinationText: unknown): Promise<TaskSpec[]> {
+  const { store, caller } = context;
+  const [recipient] = await store.rows(sql`SELECT 1 AS yes FROM recipients WHERE job = ${delivery.id as string}
+    AND "user" = ${caller.user.id}`);
+  if (!recipient && delivery.user !== caller.user.id && caller.user.role !== 'admin') {
+    throw new HttpError(403, 'Permission denied: only the recipients and the sender of a delivery may download it.');
+  }
+  if (delivery.status === 'init' || delivery.status === 'aborted') {
+    throw badRequest(`The delivery ${delivery.id} is ${delivery.status}: it can be downloaded once it is submitted.`);
+  }
+  if (destinationText === undefined) throw badRequest("destination is missing: where the delivery's files go.");
+  const destination = await resolveEndpoint(store, caller, destinationText, 'destination');
+  await new EndChecker(context).check(destination, 'write', 'destination');
+  // Each file lands inside the destination, as a source into a directory written with a trailing slash.
+  const into = destination.end.path.endsWith('/') ? destination.end.path : `${destination.end.path}/`;
+  const files = await store.rows<{ source: string }>(sql`SELECT source FROM tasks WHERE job = ${delivery.id as string}
+    AND status <> 'excluded' ORDER BY created, uri`);
+  return files.map((file, i) => {
+    const end = JSON.parse(file.source) as ResolvedEndpoint['end'];
+    return {
+      uri: String(i),
+      source: { party: `workspace:${caller.workspace.id}`, end, endpoint: parseEndpoint(end.path, 'source') },
+      destination: { ...destination, end: { ...destination.end, path: into } },
+    };
+  });
 }
 
 function lastSegment(path: string): string {

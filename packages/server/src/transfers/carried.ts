@@ -1,3 +1,4 @@
+import { JOB_TYPES } from 'accsyn-protocol';
 import type { Caller } from '../auth/authenticate.js';
 import type { TaskEnd } from '../entities/endpoints.js';
 import { sql } from '../store/sql.js';
@@ -27,6 +28,40 @@ export async function callerOf(
   const [user] = await store.rows<UserRow>(sql`SELECT * FROM users WHERE id = ${job.user} AND archived IS NULL
     AND inactive = 0 AND status = 'enabled'`);
   return workspace && user ? { workspace, user, session: 'engine' } : undefined;
+}
+
+/** Whose rights read or write an end of a job's task (see `authorities`). */
+export type Authority = (end: TaskEnd, need: 'read' | 'write') => Caller | undefined;
+
+/**
+ * Whose rights read or write the ends of a job's tasks: the job's user's, except for the files of a delivery its
+ * recipient downloads (a transfer whose parent is the delivery), which are read by the rights of the delivery's
+ * sender as they are now: a recipient needs no access to the volume, and a sender who loses it stops the download.
+ */
+export async function authorities(
+  store: Store,
+  job: { workspace: string; user: string | null; parent: string | null },
+): Promise<Authority> {
+  const own = await callerOf(store, job);
+  const [delivery] =
+    job.parent === null
+      ? []
+      : await store.rows<{ id: string; workspace: string; user: string | null }>(sql`SELECT d.id, d.workspace,
+          d."user" FROM jobs d WHERE d.id = ${job.parent} AND d.type = ${JOB_TYPES.delivery} AND d.archived IS NULL
+          AND d.status NOT IN ('init', 'aborted')`);
+  if (!delivery) return () => own;
+  const sender = await callerOf(store, delivery);
+  const files = (
+    await store.rows<{ source: string }>(sql`SELECT source FROM tasks WHERE job = ${delivery.id}
+      AND status <> 'excluded'`)
+  ).map((file) => JSON.parse(file.source) as TaskEnd);
+  // One of the delivery's files, or beneath one of its directories.
+  const delivered = (end: TaskEnd) =>
+    files.some((file) => {
+      const path = file.path.replace(/\/+$/, '');
+      return file.s === end.s && (end.path === path || end.path.startsWith(`${path}/`));
+    });
+  return (end, need) => (need === 'read' && delivered(end) ? sender : own);
 }
 
 /**

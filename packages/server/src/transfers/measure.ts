@@ -8,6 +8,7 @@ import { locate } from '../files/locate.js';
 import { insertMany } from '../store/batches.js';
 import { sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
+import { authorities } from './carried.js';
 
 /** lstat calls in flight at once while a directory is measured. */
 const STATS_AT_ONCE = 64;
@@ -24,10 +25,17 @@ export async function measure(store: Store, caller: Caller, dataDir: string, job
       AND status = 'queued'`,
   );
   let next = await nextUri(store, job);
+  const [row] = await store.rows<{ parent: string | null }>(sql`SELECT parent FROM jobs WHERE id = ${job}`);
+  const authority = await authorities(store, {
+    workspace: caller.workspace.id,
+    user: caller.user.id,
+    parent: row?.parent ?? null,
+  });
   for (const task of tasks) {
     const source = JSON.parse(task.source) as TaskEnd;
     if (source.s === null || source.user !== null || source.client !== null) continue;
-    const found = await locate(store, caller, dataDir, source.path)
+    const reader = authority(source, 'read');
+    const found = await (reader ? locate(store, reader, dataDir, source.path) : Promise.reject(new Error('no reader')))
       .then((located) => lstat(located.absolute).then((stats) => ({ located, stats })))
       .catch(() => undefined);
     if (!found) {

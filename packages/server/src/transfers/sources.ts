@@ -4,7 +4,7 @@ import { may, type Need, rightsOn } from '../files/rights.js';
 import { HttpError } from '../http/errors.js';
 import { sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
-import { callerOf } from './carried.js';
+import { authorities } from './carried.js';
 
 /**
  * Where the end of a task that lies on the shares is on this server's disk, checked against the rights of the
@@ -17,9 +17,9 @@ export async function placeOnShares(
   end: TaskEnd,
   need: Need,
 ): Promise<Located> {
-  const [row] = await store.rows<{ workspace: string; user: string | null }>(sql`SELECT workspace, "user" FROM jobs
-    WHERE id = ${job}`);
-  const caller = row && (await callerOf(store, row));
+  const [row] = await store.rows<{ workspace: string; user: string | null; parent: string | null }>(sql`SELECT
+    workspace, "user", parent FROM jobs WHERE id = ${job}`);
+  const caller = row && (await authorities(store, row))(end, need);
   if (!caller)
     throw new HttpError(409, 'The user who made this transfer is no longer an active user of the workspace.');
   const located = await locate(store, caller, dataDir, end.path);
