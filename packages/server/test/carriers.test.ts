@@ -328,7 +328,7 @@ describe('a delivery downloaded by its recipient', () => {
     const id = delivery?.id as string;
     const early = await recipient.create('transfer', { parent: id, destination: '/home/client/in/' });
     expect(early.status).toBe(400);
-    expect(early.json.message).toMatch(/is init: it can be downloaded once it is submitted/);
+    expect(early.json.message).toMatch(/is not submitted yet: nothing can download it/);
     await admin.result(admin.update('delivery', id, { status: 'pending' }));
     const outsider = new RawSession(
       test.url,
@@ -366,6 +366,66 @@ describe('a delivery downloaded by its recipient', () => {
     );
     const [done] = await recipient.result<Entity[]>(recipient.call('GET', 'transfer/find', {}, { id: job }));
     expect(done?.status).toBe('done');
+  });
+});
+
+describe('a request answered by its recipient', () => {
+  it("takes the files a recipient sends, into its destination, by the sender's rights", async () => {
+    const vendorCredentials = await addUser(test.server.store, test.admin.workspace, 'vendor@acme.test', 'standard');
+    const vendor = new RawSession(test.url, vendorCredentials);
+    const [request] = await admin.result<Entity[]>(
+      admin.create('request', { name: 'Plates please', recipients: ['vendor@acme.test'], destination: 'incoming/' }),
+    );
+    const [bare] = await admin.result<Entity[]>(
+      admin.create('request', { name: 'Anything', recipients: ['vendor@acme.test'] }),
+    );
+    const { client: machine } = await vendor.result<{ client: string }>(
+      vendor.call('PUT', 'agent/checkin', { code: 'vendor-box' }),
+    );
+    const session = await sessionOf(vendorCredentials);
+    for (const [parent, landed] of [
+      [request?.id as string, 'incoming/plate.exr'],
+      [bare?.id as string, `requests/${bare?.id}/plate.exr`],
+    ] as const) {
+      const [created] = await vendor.result<Entity[]>(
+        vendor.create('transfer', { parent, source: '/home/vendor/plate.exr', settings: { checksum: 'sha256' } }),
+      );
+      const job = created?.id as string;
+      const claim = async () =>
+        (await vendor.result<{ tasks: Work[] }>(vendor.call('GET', 'agent/work', { client: machine, job }))).tasks[0];
+      const measure = await claim();
+      const content = Buffer.from(`plate for ${parent}`);
+      await vendor.result(
+        vendor.call('PUT', 'agent/measured', {
+          client: machine,
+          task: measure?.task,
+          files: [{ path: '', size: content.length }],
+        }),
+      );
+      const upload = await claim();
+      const reply = await data('PUT', `/u/${upload?.task}`, {
+        credentials: vendorCredentials,
+        session,
+        headers: {
+          'X-Accsyn-Offset': '0',
+          'X-Accsyn-Size': String(content.length),
+          'X-Accsyn-Checksum': sha256(content),
+          'X-Accsyn-Mtime': '1700000000000',
+        },
+        body: content,
+      });
+      expect(reply.status).toBe(200);
+      expect(readFileSync(join(volumeDir, landed)).equals(content)).toBe(true);
+    }
+  });
+
+  it('is closed to those it does not name', async () => {
+    const [request] = await admin.result<Entity[]>(
+      admin.create('request', { name: 'Private', recipients: ['vendor@acme.test'] }),
+    );
+    // Not named, lisa does not see the request at all.
+    const reply = await lisa.create('transfer', { parent: request?.id, source: '/home/lisa/x.exr' });
+    expect(reply.status).toBe(404);
   });
 });
 

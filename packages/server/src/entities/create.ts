@@ -451,7 +451,9 @@ async function prepareTransfer(context: EventContext, data: Record<string, unkno
   const specs =
     parent?.spec.name === 'delivery' && data.source === undefined && data.tasks === undefined
       ? await deliveryFiles(context, parent.row, data.destination)
-      : await taskSpecs(context, data.tasks, { source: data.source, destination }, 0);
+      : parent?.spec.name === 'request' && data.destination === undefined
+        ? await requestFiles(context, parent.row, data.tasks ?? [data.source])
+        : await taskSpecs(context, data.tasks, { source: data.source, destination }, 0);
   if (specs.length === 0) throw badRequest('A new transfer needs a source and a destination, or tasks.');
   const first = specs[0] as TaskSpec;
   const name =
@@ -513,14 +515,7 @@ async function deliveryDirectory(context: EventContext, delivery: Row): Promise<
  */
 async function deliveryFiles(context: EventContext, delivery: Row, destinationText: unknown): Promise<TaskSpec[]> {
   const { store, caller } = context;
-  const [recipient] = await store.rows(sql`SELECT 1 AS yes FROM recipients WHERE job = ${delivery.id as string}
-    AND "user" = ${caller.user.id}`);
-  if (!recipient && delivery.user !== caller.user.id && caller.user.role !== 'admin') {
-    throw new HttpError(403, 'Permission denied: only the recipients and the sender of a delivery may download it.');
-  }
-  if (delivery.status === 'init' || delivery.status === 'aborted') {
-    throw badRequest(`The delivery ${delivery.id} is ${delivery.status}: it can be downloaded once it is submitted.`);
-  }
+  await demandParty(context, delivery, 'delivery', 'download');
   if (destinationText === undefined) throw badRequest("destination is missing: where the delivery's files go.");
   const destination = await resolveEndpoint(store, caller, destinationText, 'destination');
   await new EndChecker(context).check(destination, 'write', 'destination');
@@ -536,6 +531,68 @@ async function deliveryFiles(context: EventContext, delivery: Row, destinationTe
       destination: { ...destination, end: { ...destination.end, path: into } },
     };
   });
+}
+
+/**
+ * Files sent to a request (a transfer whose parent is the request and that names no destination): each source into
+ * the request's destination, written by the rights of the request's sender (transfers/carried.ts), so that its
+ * recipients need no access to the volume. Its recipients and its sender may send, once it is submitted.
+ */
+async function requestFiles(context: EventContext, request: Row, sources: unknown): Promise<TaskSpec[]> {
+  const { store, caller } = context;
+  await demandParty(context, request, 'request', 'send files to');
+  if (!Array.isArray(sources) || sources.some((source) => source === undefined)) {
+    throw badRequest('source is missing: the files to send to the request.');
+  }
+  const [row] = await store.rows<{ target: string | null }>(sql`SELECT target FROM jobs
+    WHERE id = ${request.id as string}`);
+  let target = row?.target ? (JSON.parse(row.target) as ResolvedEndpoint['end']) : undefined;
+  if (!target) {
+    target = await requestDirectory(context, request);
+    await store.execute(sql`UPDATE jobs SET target = ${JSON.stringify(target)} WHERE id = ${request.id as string}`);
+  }
+  const into = target.path.endsWith('/') ? target.path : `${target.path}/`;
+  const checker = new EndChecker(context);
+  const specs: TaskSpec[] = [];
+  for (const [i, text] of sources.entries()) {
+    const what = sources.length === 1 ? 'source' : `tasks[${i}]`;
+    const source = await resolveEndpoint(store, caller, text, what);
+    await checker.check(source, 'read', what);
+    const end = { ...target, path: into };
+    specs.push({
+      uri: String(i),
+      source,
+      destination: { party: `workspace:${caller.workspace.id}`, end, endpoint: parseEndpoint(into, 'destination') },
+    });
+  }
+  return specs;
+}
+
+/** A request made without a destination collects its files in `requests/<request id>/` on the default volume. */
+async function requestDirectory(context: EventContext, request: Row): Promise<ResolvedEndpoint['end']> {
+  const volume = await defaultVolume(context.store, context.caller.workspace.id);
+  if (!volume) throw badRequest("The workspace has no default volume to keep the request's files on.");
+  return {
+    path: `volume=${volume}/requests/${request.id}/`,
+    path_abs_final: null,
+    user: null,
+    client: null,
+    site: null,
+    v: volume,
+    s: volume,
+  };
+}
+
+/** The caller is a recipient or the sender of a submitted delivery or request (or an admin). */
+async function demandParty(context: EventContext, job: Row, kind: 'delivery' | 'request', verb: string) {
+  const { store, caller } = context;
+  const [recipient] = await store.rows(sql`SELECT 1 AS yes FROM recipients WHERE job = ${job.id as string}
+    AND "user" = ${caller.user.id}`);
+  if (!recipient && job.user !== caller.user.id && caller.user.role !== 'admin') {
+    throw new HttpError(403, `Permission denied: only the recipients and the sender of a ${kind} may ${verb} it.`);
+  }
+  if (job.status === 'init') throw badRequest(`The ${kind} ${job.id} is not submitted yet: nothing can ${verb} it.`);
+  if (job.status === 'aborted') throw badRequest(`The ${kind} ${job.id} was aborted.`);
 }
 
 function lastSegment(path: string): string {
@@ -581,6 +638,7 @@ async function prepareDelivery(
     const destination = await resolveEndpoint(store, caller, row.destination, 'request.destination');
     await new EndChecker(context).check(destination, 'write', 'request.destination');
     row.destination = destination.party;
+    row.target = JSON.stringify(destination.end);
   }
   // With files and recipients, a delivery is submitted at once; otherwise it waits in init to be filled.
   const ready = recipients.length > 0 && (spec.name === 'request' || tasks.length > 0);

@@ -353,11 +353,14 @@ const MIGRATIONS: Record<string, Migration> = {
   },
   '0011-carriers': {
     // A task with an end on a user's machine is carried by a client (the agent, or the TypeScript client's upload
-    // and download): which one holds it, and until when (a lease it renews while it carries the file).
+    // and download): which one holds it, and until when (a lease it renews while it carries the file). A request
+    // keeps where its recipients' uploads land.
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('tasks').addColumn('carrier', 'text').execute();
       await db.schema.alterTable('tasks').addColumn('lease', 'text').execute();
       await db.schema.createIndex('tasks_carrier').on('tasks').columns(['carrier', 'lease']).execute();
+      // Where a request's uploads land: its destination as a task end (JSON), kept whole, path and share.
+      await db.schema.alterTable('jobs').addColumn('target', 'text').execute();
     },
   },
 };

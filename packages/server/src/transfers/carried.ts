@@ -35,33 +35,41 @@ export type Authority = (end: TaskEnd, need: 'read' | 'write') => Caller | undef
 
 /**
  * Whose rights read or write the ends of a job's tasks: the job's user's, except for the files of a delivery its
- * recipient downloads (a transfer whose parent is the delivery), which are read by the rights of the delivery's
- * sender as they are now: a recipient needs no access to the volume, and a sender who loses it stops the download.
+ * recipient downloads (a transfer whose parent is the delivery), read by the rights of the delivery's sender, and
+ * the files a recipient sends to a request (a transfer whose parent is the request), written by the rights of the
+ * request's sender, as they are now: a recipient needs no access to the volume, and a sender who loses it stops
+ * the transfer.
  */
 export async function authorities(
   store: Store,
   job: { workspace: string; user: string | null; parent: string | null },
 ): Promise<Authority> {
   const own = await callerOf(store, job);
-  const [delivery] =
+  const [parent] =
     job.parent === null
       ? []
-      : await store.rows<{ id: string; workspace: string; user: string | null }>(sql`SELECT d.id, d.workspace,
-          d."user" FROM jobs d WHERE d.id = ${job.parent} AND d.type = ${JOB_TYPES.delivery} AND d.archived IS NULL
-          AND d.status NOT IN ('init', 'aborted')`);
-  if (!delivery) return () => own;
-  const sender = await callerOf(store, delivery);
+      : await store.rows<{ id: string; type: number; workspace: string; user: string | null; target: string | null }>(
+          sql`SELECT p.id, p.type, p.workspace, p."user", p.target FROM jobs p WHERE p.id = ${job.parent}
+          AND p.type IN (${JOB_TYPES.delivery}, ${JOB_TYPES.request}) AND p.archived IS NULL
+          AND p.status NOT IN ('init', 'aborted')`,
+        );
+  if (!parent) return () => own;
+  const sender = await callerOf(store, parent);
+  if (parent.type === JOB_TYPES.request) {
+    const target = parent.target ? (JSON.parse(parent.target) as TaskEnd) : undefined;
+    return (end, need) => (need === 'write' && target && beneath(end, target) ? sender : own);
+  }
   const files = (
-    await store.rows<{ source: string }>(sql`SELECT source FROM tasks WHERE job = ${delivery.id}
+    await store.rows<{ source: string }>(sql`SELECT source FROM tasks WHERE job = ${parent.id}
       AND status <> 'excluded'`)
   ).map((file) => JSON.parse(file.source) as TaskEnd);
-  // One of the delivery's files, or beneath one of its directories.
-  const delivered = (end: TaskEnd) =>
-    files.some((file) => {
-      const path = file.path.replace(/\/+$/, '');
-      return file.s === end.s && (end.path === path || end.path.startsWith(`${path}/`));
-    });
-  return (end, need) => (need === 'read' && delivered(end) ? sender : own);
+  return (end, need) => (need === 'read' && files.some((file) => beneath(end, file)) ? sender : own);
+}
+
+/** An end that is `place`, or lies beneath it, on the same share. */
+function beneath(end: TaskEnd, place: TaskEnd): boolean {
+  const path = place.path.replace(/\/+$/, '');
+  return place.s === end.s && (end.path === path || end.path.startsWith(`${path}/`));
 }
 
 /**
