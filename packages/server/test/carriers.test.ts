@@ -77,6 +77,23 @@ function data(
   });
 }
 
+/** A whole file in one PUT, finished with its size, checksum and time: what an agent sends for a small file. */
+const sendWhole = (
+  task: string | undefined,
+  content: Buffer,
+  as: { credentials?: Credentials; session?: string } = {},
+) =>
+  data('PUT', `/u/${task}`, {
+    ...as,
+    headers: {
+      'X-Accsyn-Offset': '0',
+      'X-Accsyn-Size': String(content.length),
+      'X-Accsyn-Checksum': sha256(content),
+      'X-Accsyn-Mtime': '1700000000000',
+    },
+    body: content,
+  });
+
 const work = (session: RawSession, data: Entity = {}) =>
   session.result<{ tasks: Work[] }>(session.call('GET', 'agent/work', { client, ...data })).then((r) => r.tasks);
 
@@ -282,15 +299,7 @@ describe('an upload to a delivery', () => {
       admin.call('PUT', 'agent/measured', { client, task: measure?.task, files: [{ path: '', size: content.length }] }),
     );
     const [upload] = await work(admin, { job });
-    const reply = await data('PUT', `/u/${upload?.task}`, {
-      headers: {
-        'X-Accsyn-Offset': '0',
-        'X-Accsyn-Size': String(content.length),
-        'X-Accsyn-Checksum': sha256(content),
-        'X-Accsyn-Mtime': '1700000000000',
-      },
-      body: content,
-    });
+    const reply = await sendWhole(upload?.task, content);
     expect(reply.status).toBe(200);
     expect(readFileSync(join(volumeDir, 'deliveries', id, 'daily.mov')).equals(content)).toBe(true);
     const files = await admin.result<Entity[]>(admin.find('Task', { parent: id }));
@@ -403,17 +412,7 @@ describe('a request answered by its recipient', () => {
         }),
       );
       const upload = await claim();
-      const reply = await data('PUT', `/u/${upload?.task}`, {
-        credentials: vendorCredentials,
-        session,
-        headers: {
-          'X-Accsyn-Offset': '0',
-          'X-Accsyn-Size': String(content.length),
-          'X-Accsyn-Checksum': sha256(content),
-          'X-Accsyn-Mtime': '1700000000000',
-        },
-        body: content,
-      });
+      const reply = await sendWhole(upload?.task, content, { credentials: vendorCredentials, session });
       expect(reply.status).toBe(200);
       expect(readFileSync(join(volumeDir, landed)).equals(content)).toBe(true);
     }

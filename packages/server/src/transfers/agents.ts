@@ -81,56 +81,22 @@ async function checkin(context: EventContext, data: Record<string, unknown>): Pr
       version = COALESCE(${version}, version),
       wan_ip = ${context.address}, modified = ${now} WHERE id = ${id}`);
   } else {
-    await insertMany(
-      store,
-      'clients',
-      [
-        'id',
-        'workspace',
-        'created',
-        'creator',
-        'modified',
-        'modifier',
-        'code',
-        'code_folded',
-        'name',
-        'name_folded',
-        'status',
-        'type',
-        'os',
-        'roles',
-        'user',
-        'username',
-        'version',
-        'wan_ip',
-        'last_checkin',
-        'inactive',
-      ],
-      [
-        [
-          id,
-          caller.workspace.id,
-          now,
-          caller.user.id,
-          now,
-          caller.user.id,
-          code,
-          fold(code),
-          code,
-          fold(code),
-          'online',
-          CLIENT_TYPES.app,
-          os,
-          '',
-          caller.user.id,
-          caller.user.code,
-          version,
-          context.address,
-          now,
-          0,
-        ],
-      ],
-    );
+    await insertClient(store, {
+      id,
+      workspace: caller.workspace.id,
+      creator: caller.user.id,
+      modifier: caller.user.id,
+      code,
+      status: 'online',
+      type: CLIENT_TYPES.app,
+      os,
+      roles: '',
+      user: caller.user.id,
+      username: caller.user.code,
+      version,
+      wan_ip: context.address,
+      last_checkin: now,
+    });
   }
   await markOffline(store);
   return { client: id, status: 'online', checkin: CHECKIN_S, offline: OFFLINE_S };
@@ -459,6 +425,23 @@ export async function settingsOf(store: Store, job: string) {
   );
   if (!row) throw notFound(`There is no transfer ${job}.`);
   return jobSettings(store, row);
+}
+
+/** A new client: a user's machine or a server node, named by its code (its host name), created now. */
+export async function insertClient(
+  store: Store,
+  client: { id: string; workspace: string; code: string; last_checkin: string } & Record<string, unknown>,
+): Promise<void> {
+  const row = {
+    created: client.last_checkin,
+    modified: client.last_checkin,
+    code_folded: fold(client.code),
+    name: client.code,
+    name_folded: fold(client.code),
+    inactive: 0,
+    ...client,
+  };
+  await insertMany(store, 'clients', Object.keys(row), [Object.values(row)]);
 }
 
 /** Clients whose agent has missed a minute of check-ins are offline (servers check in as the engine runs). */

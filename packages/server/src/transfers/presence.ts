@@ -2,11 +2,10 @@ import { hostname, platform } from 'node:os';
 import { CLIENT_TYPES } from 'accsyn-protocol';
 import { fold } from 'accsyn-query';
 import type { FastifyBaseLogger } from 'fastify';
-import { insertMany } from '../store/batches.js';
 import { newId } from '../store/ids.js';
 import { sql } from '../store/sql.js';
 import type { Store } from '../store/store.js';
-import { CHECKIN_S, markOffline } from './agents.js';
+import { CHECKIN_S, insertClient, markOffline } from './agents.js';
 import { releaseLapsed } from './carried.js';
 
 /**
@@ -60,48 +59,18 @@ export class Presence {
       if (known) continue;
       const [site] = await this.store.rows<{ id: string }>(sql`SELECT id FROM sites WHERE workspace = ${id}
         AND main = 1 AND archived IS NULL`);
-      await insertMany(
-        this.store,
-        'clients',
-        [
-          'id',
-          'workspace',
-          'created',
-          'modified',
-          'code',
-          'code_folded',
-          'name',
-          'name_folded',
-          'status',
-          'type',
-          'os',
-          'roles',
-          'site',
-          'version',
-          'last_checkin',
-          'inactive',
-        ],
-        [
-          [
-            newId(),
-            id,
-            now,
-            now,
-            this.#code,
-            fold(this.#code),
-            this.#code,
-            fold(this.#code),
-            'online',
-            CLIENT_TYPES.server,
-            osName(),
-            'storage,site',
-            site?.id ?? null,
-            this.version,
-            now,
-            0,
-          ],
-        ],
-      );
+      await insertClient(this.store, {
+        id: newId(),
+        workspace: id,
+        code: this.#code,
+        status: 'online',
+        type: CLIENT_TYPES.server,
+        os: osName(),
+        roles: 'storage,site',
+        site: site?.id ?? null,
+        version: this.version,
+        last_checkin: now,
+      });
     }
     await markOffline(this.store);
     await releaseLapsed(this.store);
