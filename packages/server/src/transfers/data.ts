@@ -103,20 +103,22 @@ export function dataRoutes({ store, config, authenticate }: DataRoutesOptions) {
       const settings = await settingsOf(store, task.job);
       const known = uploads.get(task.id);
       if (known?.busy) throw new HttpError(409, 'This file is being uploaded by another request.');
-      await mkdir(dirname(target.part), { recursive: true });
-      const held = (await lstat(target.part).catch(() => undefined))?.size ?? 0;
-      if (held !== offset) {
-        reply.header('x-accsyn-offset', String(held));
-        throw new HttpError(409, `The upload is at byte ${held}, not ${offset}: send from there.`, {
-          offset: held,
-        });
-      }
-      const output = await open(target.part, offset === 0 ? 'w' : 'r+', 0o600);
+      // Marked busy before anything is awaited: a second request for the file meanwhile is refused above.
       const upload = { offset, hash: hasher(settings.checksum), algorithm: settings.checksum, busy: true };
+      if (known && known.offset === offset && known.algorithm === settings.checksum) upload.hash = known.hash;
+      remember(task.id, upload);
+      let output: FileHandle | undefined;
       try {
-        if (known && known.offset === offset && known.algorithm === settings.checksum) upload.hash = known.hash;
-        else await feed(output, offset, upload.hash);
-        remember(task.id, upload);
+        await mkdir(dirname(target.part), { recursive: true });
+        const held = (await lstat(target.part).catch(() => undefined))?.size ?? 0;
+        if (held !== offset) {
+          reply.header('x-accsyn-offset', String(held));
+          throw new HttpError(409, `The upload is at byte ${held}, not ${offset}: send from there.`, {
+            offset: held,
+          });
+        }
+        output = await open(target.part, offset === 0 ? 'w' : 'r+', 0o600);
+        if (upload.hash !== known?.hash) await feed(output, offset, upload.hash);
         upload.offset = await receive(request, output, upload, final?.size);
         if (!final || upload.offset !== final.size) {
           return { offset: upload.offset, done: false };
@@ -125,6 +127,7 @@ export function dataRoutes({ store, config, authenticate }: DataRoutesOptions) {
         uploads.delete(task.id);
         if (checksum !== final.checksum) {
           await output.close();
+          output = undefined;
           await rm(target.part, { force: true });
           await retry(
             store,
@@ -141,6 +144,7 @@ export function dataRoutes({ store, config, authenticate }: DataRoutesOptions) {
         await Promise.all([output.chmod(final.mode), output.utimes(new Date(), new Date(final.mtime))]);
         await output.sync();
         await output.close();
+        output = undefined;
         const landed = await land(target.part, target.file, settings.overwrite, final.size, final.mtime);
         await recordDone(store, { id: task.id, job: task.job, size: final.size, checksum, started: task.started });
         await collect(
@@ -156,7 +160,7 @@ export function dataRoutes({ store, config, authenticate }: DataRoutesOptions) {
         throw error;
       } finally {
         upload.busy = false;
-        await output.close().catch(() => undefined);
+        await output?.close().catch(() => undefined);
       }
     });
   };
